@@ -1,0 +1,367 @@
+"""Tests for PEX complete platforms, including the proof against real CPython interpreters."""
+
+from __future__ import annotations
+
+import functools
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+from packaging.markers import Marker
+
+from pants_powertools.complete_platforms import (
+    compatible_tags,
+    complete_platform,
+    complete_platform_filename,
+    complete_platform_json,
+    linux_platform_tags,
+    marker_environment,
+    platform_tags,
+)
+from pants_powertools.runtimes import (
+    ARCHITECTURE_NAMES,
+    ARCHITECTURES,
+    ARM64,
+    RUNTIME_NAMES,
+    X86_64,
+    Architecture,
+    UnknownArchitectureError,
+    UnknownRuntimeError,
+    get_runtime,
+)
+
+ALL_COMBINATIONS = [(rt, arch) for rt in RUNTIME_NAMES for arch in ARCHITECTURE_NAMES]
+_MANYLINUX = re.compile(r"^manylinux_(\d+)_(\d+)_(.+)$")
+
+# The PEP 508 marker variables (less `extra`), which are also exactly the fields of
+# pex 2.3.3's `pex.pep_508.MarkerEnvironment`: PEX rejects unknown keys.
+PEP_508_VARIABLES = {
+    "implementation_name",
+    "implementation_version",
+    "os_name",
+    "platform_machine",
+    "platform_python_implementation",
+    "platform_release",
+    "platform_system",
+    "platform_version",
+    "python_full_version",
+    "python_version",
+    "sys_platform",
+}
+
+
+def _platform(tag: str) -> str:
+    return tag.split("-", 2)[2]
+
+
+# --- platform tags ---------------------------------------------------------------------------
+
+
+def test_x86_64_platforms_for_amazon_linux_2() -> None:
+    expected = ["manylinux_2_{}_x86_64".format(n) for n in range(26, 16, -1)]
+    expected += ["manylinux2014_x86_64"]
+    expected += ["manylinux_2_{}_x86_64".format(n) for n in range(16, 11, -1)]
+    expected += ["manylinux2010_x86_64"]
+    expected += ["manylinux_2_{}_x86_64".format(n) for n in range(11, 4, -1)]
+    expected += ["manylinux1_x86_64", "linux_x86_64"]
+    assert platform_tags("python3.11", "x86_64") == expected
+
+
+def test_aarch64_platforms_for_amazon_linux_2023() -> None:
+    expected = ["manylinux_2_{}_aarch64".format(n) for n in range(34, 16, -1)]
+    expected += ["manylinux2014_aarch64", "linux_aarch64"]
+    assert platform_tags("python3.12", "arm64") == expected
+
+
+def test_other_machines_stop_at_manylinux2014() -> None:
+    assert linux_platform_tags("ppc64le", (2, 18)) == [
+        "manylinux_2_18_ppc64le",
+        "manylinux_2_17_ppc64le",
+        "manylinux2014_ppc64le",
+        "linux_ppc64le",
+    ]
+
+
+@pytest.mark.parametrize("runtime_name", RUNTIME_NAMES)
+def test_arm64_tag_shape(runtime_name: str) -> None:
+    runtime = get_runtime(runtime_name)
+    tags = compatible_tags(runtime, ARM64)
+    platforms = [_platform(tag) for tag in tags]
+    assert not any("x86_64" in p or "manylinux1" in p or "manylinux2010" in p for p in platforms)
+    assert all(p == "any" or p.endswith("_aarch64") for p in platforms)
+    for tag, following in zip(tags, tags[1:]):
+        if _platform(tag) == "manylinux_2_17_aarch64":
+            assert following == tag.replace("manylinux_2_17_aarch64", "manylinux2014_aarch64")
+    levels = sorted({int(m.group(2)) for m in map(_MANYLINUX.match, platforms) if m})
+    assert levels == list(range(17, runtime.glibc[1] + 1))
+
+
+@pytest.mark.parametrize("runtime_name, arch_name", ALL_COMBINATIONS)
+def test_tag_shape(runtime_name: str, arch_name: str) -> None:
+    runtime = get_runtime(runtime_name)
+    machine = ARM64.machine if arch_name == "arm64" else X86_64.machine
+    tags = compatible_tags(runtime_name, arch_name)
+    cp = runtime.interpreter_tag
+    assert len(tags) == len(set(tags))
+    assert tags[0] == "{0}-{0}-manylinux_2_{1}_{2}".format(cp, runtime.glibc[1], machine)
+    assert tags[-1] == "py30-none-any"
+    for expected in (
+        "{0}-abi3-linux_{1}".format(cp, machine),
+        "cp32-abi3-manylinux2014_{}".format(machine),
+        "{}-none-any".format(cp),
+        "py3-none-any",
+        "py3-none-manylinux_2_17_{}".format(machine),
+    ):
+        assert expected in tags
+    for platform_ in map(_platform, tags):
+        match = _MANYLINUX.match(platform_)
+        if match:
+            assert (int(match.group(1)), int(match.group(2))) <= runtime.glibc
+        assert not platform_.startswith("musllinux")
+
+
+# --- marker environment ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("runtime_name, arch_name", ALL_COMBINATIONS)
+def test_marker_environment(runtime_name: str, arch_name: str) -> None:
+    runtime = get_runtime(runtime_name)
+    env = marker_environment(runtime_name, arch_name)
+    assert set(env) == PEP_508_VARIABLES
+    assert env["python_version"] == "{}.{}".format(*runtime.python_version)
+    assert env["python_full_version"] == env["implementation_version"]
+    assert env["python_full_version"].startswith(env["python_version"] + ".")
+    assert env["platform_machine"] == ("aarch64" if arch_name == "arm64" else "x86_64")
+    assert env["sys_platform"] == "linux" and env["platform_system"] == "Linux"
+    assert env["implementation_name"] == "cpython"
+    assert env["platform_python_implementation"] == "CPython"
+    # Every variable evaluates with packaging, the way pip and PEX evaluate requirements.
+    expression = " and ".join('{} != "nope"'.format(name) for name in sorted(env))
+    assert Marker(expression).evaluate(dict(env))
+    assert Marker('python_version >= "3.9" and platform_release >= "4"').evaluate(dict(env))
+
+
+# --- JSON document ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("runtime_name, arch_name", ALL_COMBINATIONS)
+def test_json_is_deterministic_and_round_trips(runtime_name: str, arch_name: str) -> None:
+    text = complete_platform_json(runtime_name, arch_name)
+    assert text == complete_platform_json(get_runtime(runtime_name), arch_name)
+    assert text.endswith("}\n") and not text.endswith("\n\n")
+    data = json.loads(text)
+    assert data == complete_platform(runtime_name, arch_name)
+    assert list(data) == ["compatible_tags", "marker_environment"]
+    assert list(data["marker_environment"]) == sorted(data["marker_environment"])
+    assert data["compatible_tags"] == compatible_tags(runtime_name, arch_name)
+
+
+def test_filenames() -> None:
+    assert complete_platform_filename("python3.12", "arm64") == "python3.12-arm64.json"
+    assert complete_platform_filename(get_runtime("python3.9"), X86_64) == "python3.9-x86_64.json"
+    names = {complete_platform_filename(rt, arch) for rt, arch in ALL_COMBINATIONS}
+    assert len(names) == len(ALL_COMBINATIONS)
+
+
+def test_bad_names_fail_clearly() -> None:
+    with pytest.raises(UnknownRuntimeError):
+        complete_platform("python2.7", "x86_64")
+    with pytest.raises(UnknownArchitectureError):
+        complete_platform_json("python3.12", "aarch64")
+
+
+def test_unsupported_architecture_is_refused() -> None:
+    riscv = Architecture(name="riscv64", machine="riscv64")
+    with pytest.raises(ValueError, match="does not offer the python3.12 runtime on riscv64"):
+        complete_platform("python3.12", riscv)
+
+
+_PEX_PARSE = r"""
+import json, sys
+from pex.resolve.target_options import _create_complete_platform
+platform_ = _create_complete_platform(sys.stdin.read())
+print(json.dumps({
+    "markers": platform_.marker_environment.as_dict(),
+    "tags": [str(tag) for tag in platform_.supported_tags],
+}))
+"""
+
+
+def _pex_cli() -> str:
+    """The pex CLI PEX Pants runs (built by ./pants, which exports its location)."""
+    template = os.environ.get("PANTS_PEX_CLI_URL_TEMPLATE", "")
+    if template.startswith("file://"):
+        return template[len("file://") :]
+    try:
+        import pex  # noqa: F401  # pants: no-infer-dep
+    except ImportError:
+        pytest.fail("Run via ./pants (PANTS_PEX_CLI_URL_TEMPLATE) or install pex==2.3.3.")
+    return ""
+
+
+@pytest.mark.parametrize("runtime_name, arch_name", ALL_COMBINATIONS)
+def test_pex_accepts_the_json(runtime_name: str, arch_name: str) -> None:
+    """Parse the document the way `pex --complete-platform` does (pex 2.3.3)."""
+    pex_cli = _pex_cli()
+    argv = [sys.executable, pex_cli, "-c", _PEX_PARSE] if pex_cli else [sys.executable, "-c", _PEX_PARSE]
+    env = dict(os.environ, PEX_INTERPRETER="1", PEX_ROOT=os.path.join(os.getcwd(), ".pex_root"))
+    result = subprocess.run(
+        argv,
+        input=complete_platform_json(runtime_name, arch_name),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    parsed = json.loads(result.stdout)
+    assert parsed["markers"] == marker_environment(runtime_name, arch_name)
+    assert parsed["tags"] == compatible_tags(runtime_name, arch_name)
+
+
+# --- proof against real interpreters ---------------------------------------------------------
+
+_PROBE = r"""
+import json, os, platform, sys, sysconfig
+try:
+    import packaging
+    from packaging import tags
+except ImportError:
+    from pip._vendor import packaging
+    from pip._vendor.packaging import tags
+try:
+    glibc = os.confstr("CS_GNU_LIBC_VERSION")
+except (AttributeError, OSError, ValueError):
+    glibc = None
+print(json.dumps({
+    "implementation": sys.implementation.name,
+    "version": list(sys.version_info[:2]),
+    "machine": platform.machine(),
+    "glibc": glibc,
+    "special_build": bool(
+        sysconfig.get_config_var("Py_GIL_DISABLED") or sysconfig.get_config_var("Py_DEBUG")
+    ),
+    "source": "{} {}".format(packaging.__name__, packaging.__version__),
+    "tags": [str(tag) for tag in tags.sys_tags()],
+}))
+"""
+
+_PROBED_MINORS = (9, 10, 11, 12, 13)
+
+
+def _pyenv_root() -> Optional[str]:
+    pyenv = shutil.which("pyenv")
+    if pyenv is None:
+        return None
+    try:
+        result = subprocess.run(
+            [pyenv, "root"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    root = result.stdout.strip()
+    return root if result.returncode == 0 and root else None
+
+
+def _candidates(minor: int) -> List[str]:
+    """Interpreters that may be CPython 3.`minor`: PATH first, then pyenv's versions."""
+    name = "python3.{}".format(minor)
+    found: List[str] = []
+    on_path = shutil.which(name)
+    if on_path:
+        found.append(on_path)
+    root = _pyenv_root()
+    if root:
+        for pattern in ("3.{}".format(minor), "3.{}.*".format(minor)):
+            for directory in sorted(glob.glob(os.path.join(root, "versions", pattern))):
+                path = os.path.join(directory, "bin", name)
+                if os.access(path, os.X_OK) and path not in found:
+                    found.append(path)
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _probe(minor: int) -> Optional[Tuple[str, Dict[str, Any]]]:
+    """Run the probe with the first working, regular CPython 3.`minor` found, if any."""
+    for interpreter in _candidates(minor):
+        try:
+            result = subprocess.run(
+                [interpreter, "-I", "-c", _PROBE],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue  # e.g. a pyenv shim for a version that is not active
+        if result.returncode != 0:
+            continue
+        info = json.loads(result.stdout)
+        if (
+            info["implementation"] == "cpython"
+            and info["version"] == [3, minor]
+            and not info["special_build"]
+        ):
+            return interpreter, info
+    return None
+
+
+def _cap(tags: List[str], glibc: Tuple[int, int]) -> List[str]:
+    """Drop what Lambda's OS lacks: manylinux above its glibc, and any musllinux."""
+    kept = []
+    for tag in tags:
+        platform_ = _platform(tag)
+        if platform_.startswith("musllinux"):
+            continue
+        match = _MANYLINUX.match(platform_)
+        if match and (int(match.group(1)), int(match.group(2))) > glibc:
+            continue
+        kept.append(tag)
+    return kept
+
+
+def test_some_real_interpreter_was_found() -> None:
+    found = [minor for minor in _PROBED_MINORS if _probe(minor) is not None]
+    assert found, (
+        "No CPython 3.9-3.13 found on PATH or in pyenv: the complete platforms cannot be "
+        "proven against a real interpreter. Install one (e.g. `pyenv install 3.12`)."
+    )
+
+
+@pytest.mark.parametrize("minor", _PROBED_MINORS)
+def test_tags_match_real_interpreter_capped_at_lambda_glibc(minor: int) -> None:
+    probed = _probe(minor)
+    if probed is None:
+        pytest.skip("no CPython 3.{} found on PATH or in pyenv".format(minor))
+    interpreter, info = probed
+    runtime = get_runtime("python3.{}".format(minor))
+    arch = next((a for a in ARCHITECTURES if a.machine == info["machine"]), None)
+    if arch is None:
+        pytest.skip("machine {} is no Lambda architecture".format(info["machine"]))
+    glibc_version = (info["glibc"] or "").split(" ")
+    if len(glibc_version) != 2 or glibc_version[0] != "glibc":
+        pytest.skip("{} does not run on glibc".format(interpreter))
+    host_glibc = tuple(int(part) for part in glibc_version[1].split(".")[:2])
+    if host_glibc < runtime.glibc:
+        pytest.skip(
+            "host glibc {} is older than Lambda's {}: it cannot show every tag".format(
+                host_glibc, runtime.glibc
+            )
+        )
+    expected = _cap(info["tags"], runtime.glibc)
+    packaging_major = int(info["source"].split(" ")[1].split(".")[0])
+    if packaging_major < 22:
+        # packaging < 22 (e.g. inside pip < 23.3) left `cpXY-none-any` out of sys_tags();
+        # 22.0 added it just before `pyXY-none-any`, where current pip (and so PEX) has it.
+        own_any = "{}-none-any".format(runtime.interpreter_tag)
+        assert own_any not in expected
+        expected.insert(expected.index("py3{}-none-any".format(minor)), own_any)
+    derived = compatible_tags(runtime, arch)
+    assert derived == expected, "differs from {} ({})".format(interpreter, info["source"])

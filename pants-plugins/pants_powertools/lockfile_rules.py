@@ -1,0 +1,317 @@
+"""Rules that make `pants generate-lockfiles` lock each Lambda resolve for its exact platforms.
+
+Packaging reads the same lock through `PlatformLockfileRequest` and refuses a stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Dict, List, Set, Tuple
+
+from pants.backend.python.subsystems.setup import PythonSetup
+from pants.backend.python.target_types import PythonRequirementsField, PythonResolveField
+from pants.backend.python.util_rules.pex_cli import PexCliProcess
+from pants.backend.python.util_rules.pex_requirements import (
+    ResolvePexConfig,
+    ResolvePexConfigRequest,
+)
+from pants.core.goals.generate_lockfiles import (
+    GenerateLockfile,
+    GenerateLockfileResult,
+    KnownUserResolveNames,
+    KnownUserResolveNamesRequest,
+    RequestedUserResolveNames,
+    UserGenerateLockfiles,
+    WrappedGenerateLockfile,
+)
+from pants.engine.addresses import Address, Addresses
+from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent, PathGlobs
+from pants.engine.process import FallibleProcessResult, ProcessCacheScope
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import (
+    AllTargets,
+    Dependencies,
+    DependenciesRequest,
+    Target,
+    Targets,
+)
+from pants.engine.unions import UnionRule
+from pants.util.logging import LogLevel
+
+from pants_powertools import platform_lockfiles
+from pants_powertools.complete_platforms import complete_platform_filename, complete_platform_json
+from pants_powertools.platform_lockfiles import LockInputs, Platform
+from pants_powertools.target_types import (
+    PowertoolsArchitectureField,
+    PowertoolsLayerArchitecturesField,
+    PowertoolsRuntimeField,
+)
+
+logger = logging.getLogger(__name__)
+
+COMPLETE_PLATFORMS_DIR = "__lambda_platforms"
+
+
+class LambdaPlatformLockError(Exception):
+    """A platform lock that is missing, stale, or cannot be resolved."""
+
+
+def is_lambda_target(tgt: Target) -> bool:
+    return tgt.has_field(PowertoolsRuntimeField) and tgt.has_field(PythonResolveField)
+
+
+def target_platforms(tgt: Target) -> Tuple[Platform, ...]:
+    runtime = tgt[PowertoolsRuntimeField].value
+    if tgt.has_field(PowertoolsLayerArchitecturesField):
+        return tuple((runtime, arch) for arch in tgt[PowertoolsLayerArchitecturesField].value)
+    return ((runtime, tgt[PowertoolsArchitectureField].value),)
+
+
+def complete_platform_digests(platforms: Tuple[Platform, ...]) -> Dict[str, str]:
+    return {
+        complete_platform_filename(runtime, arch): hashlib.sha256(
+            complete_platform_json(runtime, arch).encode()
+        ).hexdigest()
+        for runtime, arch in platforms
+    }
+
+
+def complete_platform_files(platforms: Tuple[Platform, ...]) -> Tuple[FileContent, ...]:
+    return tuple(
+        FileContent(
+            f"{COMPLETE_PLATFORMS_DIR}/{complete_platform_filename(runtime, arch)}",
+            complete_platform_json(runtime, arch).encode(),
+        )
+        for runtime, arch in sorted(set(platforms))
+    )
+
+
+@dataclass(frozen=True)
+class LambdaLockNeedsRequest:
+    address: Address
+
+
+@rule
+async def lambda_lock_needs(
+    request: LambdaLockNeedsRequest, python_setup: PythonSetup
+) -> LockInputs:
+    """What a Lambda target needs from its resolve's platform lock.
+
+    Walks dependencies by hand and stops at requirement targets: their own dependency on the
+    resolve's lockfile must not be resolved, since that lockfile may not exist yet when
+    `generate-lockfiles` runs for the first time.
+    """
+    root = (await Get(Targets, Addresses([request.address])))[0]
+    requirements: Set[str] = set()
+    seen = {root.address}
+    frontier = [root]
+    while frontier:
+        expandable = []
+        for tgt in frontier:
+            if tgt.has_field(PythonRequirementsField):
+                requirements.update(str(req) for req in tgt[PythonRequirementsField].value)
+            elif tgt.has_field(Dependencies):
+                expandable.append(tgt)
+        deps_per_target = await MultiGet(
+            Get(Targets, DependenciesRequest(tgt[Dependencies])) for tgt in expandable
+        )
+        frontier = []
+        for deps in deps_per_target:
+            for dep in deps:
+                if dep.address not in seen:
+                    seen.add(dep.address)
+                    frontier.append(dep)
+    platforms = target_platforms(root)
+    return LockInputs.create(
+        python_resolve=root[PythonResolveField].normalized_value(python_setup),
+        requirements=requirements,
+        platforms=platforms,
+        platform_digests=complete_platform_digests(platforms),
+    )
+
+
+@dataclass(frozen=True)
+class AllLambdaLockNeeds:
+    """Per python resolve used by Lambda targets, the union of what they need."""
+
+    by_resolve: Tuple[Tuple[str, LockInputs], ...]
+
+    def get(self, python_resolve: str) -> LockInputs:
+        return dict(self.by_resolve)[python_resolve]
+
+
+@rule
+async def all_lambda_lock_needs(all_targets: AllTargets) -> AllLambdaLockNeeds:
+    lambda_targets = [tgt for tgt in all_targets if is_lambda_target(tgt)]
+    needs = await MultiGet(
+        Get(LockInputs, LambdaLockNeedsRequest(tgt.address)) for tgt in lambda_targets
+    )
+    merged: Dict[str, List[LockInputs]] = {}
+    for need in needs:
+        merged.setdefault(need.python_resolve, []).append(need)
+    by_resolve = []
+    for python_resolve, items in sorted(merged.items()):
+        platforms = tuple(p for item in items for p in item.platforms)
+        by_resolve.append(
+            (
+                python_resolve,
+                LockInputs.create(
+                    python_resolve=python_resolve,
+                    requirements=(r for item in items for r in item.requirements),
+                    platforms=platforms,
+                    platform_digests=complete_platform_digests(platforms),
+                ),
+            )
+        )
+    return AllLambdaLockNeeds(tuple(by_resolve))
+
+
+# ---------------------------------------------------------------------------------------------
+# `pants generate-lockfiles`
+# ---------------------------------------------------------------------------------------------
+
+
+class KnownLambdaPlatformResolveNamesRequest(KnownUserResolveNamesRequest):
+    pass
+
+
+class RequestedLambdaPlatformResolveNames(RequestedUserResolveNames):
+    pass
+
+
+@dataclass(frozen=True)
+class GenerateLambdaPlatformLockfile(GenerateLockfile):
+    inputs: LockInputs
+    universal_lockfile: str
+
+
+@rule
+async def known_lambda_platform_resolves(
+    _: KnownLambdaPlatformResolveNamesRequest, needs: AllLambdaLockNeeds
+) -> KnownUserResolveNames:
+    return KnownUserResolveNames(
+        names=tuple(
+            platform_lockfiles.platform_resolve_name(python_resolve)
+            for python_resolve, _ in needs.by_resolve
+        ),
+        option_name="[python].resolves (used by Lambda targets)",
+        requested_resolve_names_cls=RequestedLambdaPlatformResolveNames,
+    )
+
+
+@rule
+async def setup_lambda_platform_lockfiles(
+    requested: RequestedLambdaPlatformResolveNames,
+    needs: AllLambdaLockNeeds,
+    python_setup: PythonSetup,
+) -> UserGenerateLockfiles:
+    requests = []
+    for name in requested:
+        python_resolve = platform_lockfiles.python_resolve_of(name)
+        assert python_resolve is not None
+        universal = python_setup.resolves[python_resolve]
+        requests.append(
+            GenerateLambdaPlatformLockfile(
+                resolve_name=name,
+                lockfile_dest=platform_lockfiles.platform_lockfile_path(universal),
+                diff=False,
+                inputs=needs.get(python_resolve),
+                universal_lockfile=universal,
+            )
+        )
+    return UserGenerateLockfiles(requests)
+
+
+@rule
+def wrap_lambda_platform_lockfile(request: GenerateLambdaPlatformLockfile) -> WrappedGenerateLockfile:
+    return WrappedGenerateLockfile(request)
+
+
+@rule(desc="Generate a Lambda platform lockfile", level=LogLevel.DEBUG)
+async def generate_lambda_platform_lockfile(
+    request: GenerateLambdaPlatformLockfile, python_setup: PythonSetup
+) -> GenerateLockfileResult:
+    inputs = request.inputs
+    resolve_config, platforms_digest = await MultiGet(
+        Get(ResolvePexConfig, ResolvePexConfigRequest(inputs.python_resolve)),
+        Get(Digest, CreateDigest(complete_platform_files(inputs.platforms))),
+    )
+    platform_args = []
+    for file_content in complete_platform_files(inputs.platforms):
+        platform_args.extend(["--complete-platform", file_content.path])
+    result = await Get(
+        FallibleProcessResult,
+        PexCliProcess(
+            subcommand=("lock", "create"),
+            extra_args=(
+                "--output=lock.json",
+                "--style=strict",
+                # Lambda has no compiler: wheels only, so a missing wheel fails here, not in AWS.
+                "--no-build",
+                "--pip-version",
+                python_setup.pip_version.value,
+                "--resolver-version",
+                "pip-2020-resolver",
+                "--indent=2",
+                *resolve_config.pex_args(),
+                *platform_args,
+                *inputs.requirements,
+            ),
+            additional_input_digest=platforms_digest,
+            output_files=("lock.json",),
+            description=(
+                f"Lock {inputs.python_resolve} for Lambda "
+                + ", ".join(f"{runtime} {arch}" for runtime, arch in inputs.platforms)
+            ),
+            # Like Pants' own lockfiles: always ask the index afresh, never replay a cached lock.
+            cache_scope=ProcessCacheScope.PER_SESSION,
+        ),
+    )
+    if result.exit_code != 0:
+        output = result.stderr.decode(errors="replace") + result.stdout.decode(errors="replace")
+        explained = platform_lockfiles.explain_resolve_failure(output, inputs.platforms)
+        raise LambdaPlatformLockError(
+            f"Could not lock the `{inputs.python_resolve}` resolve for Lambda.\n\n"
+            + (explained or output.strip())
+        )
+    lock_contents, universal_contents = await MultiGet(
+        Get(DigestContents, Digest, result.output_digest),
+        Get(DigestContents, PathGlobs([request.universal_lockfile])),
+    )
+    lock_text = platform_lockfiles.add_header(lock_contents[0].content.decode(), inputs)
+    if universal_contents:
+        _warn_about_version_differences(
+            lock_text, universal_contents[0].content.decode(), request.universal_lockfile
+        )
+    digest = await Get(
+        Digest, CreateDigest([FileContent(request.lockfile_dest, lock_text.encode())])
+    )
+    return GenerateLockfileResult(digest, request.resolve_name, request.lockfile_dest)
+
+
+def _warn_about_version_differences(platform_lock: str, universal_lock: str, path: str) -> None:
+    try:
+        differences = platform_lockfiles.version_differences(platform_lock, universal_lock)
+    except ValueError:
+        return
+    if differences:
+        lines = "\n".join(
+            f"  {project}: {platform_version} for {platform}, {universal_version} in {path}"
+            for project, platform, platform_version, universal_version in differences
+        )
+        logger.warning(
+            "These distributions are locked at other versions for Lambda than in the resolve's "
+            f"own lockfile, which tests run against:\n{lines}\n"
+            "Pin them in your requirements to test what you deploy."
+        )
+
+
+def rules():
+    return (
+        *collect_rules(),
+        UnionRule(GenerateLockfile, GenerateLambdaPlatformLockfile),
+        UnionRule(KnownUserResolveNamesRequest, KnownLambdaPlatformResolveNamesRequest),
+        UnionRule(RequestedUserResolveNames, RequestedLambdaPlatformResolveNames),
+    )

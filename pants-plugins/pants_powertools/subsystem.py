@@ -1,0 +1,56 @@
+"""The `[powertools]` options: repository-wide defaults for Lambda artifacts."""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+from pants.option.option_types import BoolOption, StrListOption
+from pants.option.subsystem import Subsystem
+from pants.util.strutil import help_text
+
+from pants_powertools.layering import RUNTIME_PROVIDED_DISTRIBUTIONS
+
+
+class PowertoolsSubsystem(Subsystem):
+    options_scope = "powertools"
+    help = help_text(
+        """
+        Options for `python_aws_lambda_powertools` and `powertools_layer` targets: AWS Lambda
+        artifacts built for the exact Lambda platform.
+        """
+    )
+
+    runtime_provided = StrListOption(
+        default=list(RUNTIME_PROVIDED_DISTRIBUTIONS),
+        help=help_text(
+            """
+            Distributions that every Lambda Python runtime already provides, left out of layer and
+            function ZIPs (unless a target sets `exclude_runtime_provided=False`). The default is
+            the set the official Powertools layer removes. Code that imports them still works in
+            Lambda, which puts its own copies on the path after your layers.
+            """
+        ),
+    )
+    exclude_runtime_provided = BoolOption(
+        default=True,
+        help=help_text(
+            """
+            Default for the `exclude_runtime_provided` field: whether artifacts leave out
+            `[powertools].runtime_provided`.
+            """
+        ),
+    )
+    compile_bytecode = BoolOption(
+        default=False,
+        help=help_text(
+            """
+            Default for the `compile_bytecode` field: whether artifacts ship hash-based `.pyc`
+            files (PEP 552, `unchecked-hash`) compiled by a CPython of the runtime's minor
+            version, which must be installed on the building machine (searched like Pants'
+            `[python-bootstrap].search_path`).
+            """
+        ),
+    )
+
+    def runtime_provided_names(self) -> Tuple[str, ...]:
+        return tuple(self.runtime_provided)

@@ -1,0 +1,262 @@
+"""The `python_aws_lambda_powertools` and `powertools_layer` targets and their fields."""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional, Tuple
+
+from pants.backend.python.target_types import PexCompletePlatformsField, PythonResolveField
+from pants.backend.python.util_rules.faas import PythonFaaSDependencies, PythonFaaSHandlerField
+from pants.core.goals.package import OutputPathField
+from pants.engine.addresses import Address
+from pants.engine.target import (
+    COMMON_TARGET_FIELDS,
+    Dependencies,
+    InvalidFieldException,
+    SpecialCasedDependencies,
+    StringField,
+    StringSequenceField,
+    Target,
+    TriBoolField,
+)
+from pants.util.strutil import help_text
+
+from pants_powertools.runtimes import (
+    ARCHITECTURE_NAMES,
+    RUNTIME_NAMES,
+    UnknownArchitectureError,
+    UnknownRuntimeError,
+    get_architecture,
+    get_runtime,
+)
+
+REEXPORTED_HANDLER_MODULE = "lambda_function"
+REEXPORTED_HANDLER_FUNC = "handler"
+
+_RUNTIMES_HELP = ", ".join(f"`{name}`" for name in RUNTIME_NAMES)
+_ARCHITECTURES_HELP = ", ".join(f"`{name}`" for name in ARCHITECTURE_NAMES)
+
+
+def _invalid(field_alias: str, address: Address, problem: str) -> InvalidFieldException:
+    return InvalidFieldException(f"The `{field_alias}` field of the target {address} is invalid: {problem}")
+
+
+def _validated_runtime(alias: str, value: str, address: Address) -> str:
+    try:
+        get_runtime(value)
+    except UnknownRuntimeError as e:
+        raise _invalid(alias, address, str(e))
+    return value
+
+
+def _validated_architecture(alias: str, value: str, address: Address) -> str:
+    try:
+        get_architecture(value)
+    except UnknownArchitectureError as e:
+        raise _invalid(alias, address, str(e))
+    return value
+
+
+class PowertoolsHandlerField(PythonFaaSHandlerField):
+    # Subclasses the generic FaaS field, not `PythonAwsLambdaHandlerField`: Pants' own
+    # `python_awslambda` packager would otherwise match these targets too and package them twice.
+    reexported_handler_module = REEXPORTED_HANDLER_MODULE
+
+    help = help_text(
+        f"""
+        Entry point to the Lambda handler: a file name relative to this BUILD file, like
+        `'app.py:lambda_handler'`, or a module path, like `'orders.app:lambda_handler'`.
+
+        The function ZIP re-exports it as `{REEXPORTED_HANDLER_MODULE}.{REEXPORTED_HANDLER_FUNC}`,
+        the handler to configure in AWS (SAM `Handler`, CDK `handler`, Terraform `handler`); it
+        stays importable under its own module path too. The module and function are checked when
+        packaging.
+        """
+    )
+
+
+class PowertoolsFunctionDependencies(PythonFaaSDependencies):
+    pass
+
+
+class PowertoolsRuntimeField(StringField):
+    alias = "runtime"
+    required = True
+    value: str
+    help = help_text(
+        f"""
+        The AWS Lambda Python runtime to build for: one of {_RUNTIMES_HELP}.
+
+        It fixes the CPython version and, through the runtime's Amazon Linux release, the newest
+        glibc (manylinux level) that wheels may need: Amazon Linux 2 (glibc 2.26) for python3.9 to
+        python3.11, Amazon Linux 2023 (glibc 2.34) for python3.12 and later. Building for a runtime
+        that AWS has deprecated warns.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> str:
+        value = super().compute_value(raw_value, address)
+        assert value is not None
+        return _validated_runtime(cls.alias, value, address)
+
+
+class PowertoolsArchitectureField(StringField):
+    alias = "architecture"
+    default = "x86_64"
+    value: str
+    help = help_text(
+        f"""
+        The instruction set the function runs on: one of {_ARCHITECTURES_HELP} (AWS's names;
+        `x86_64` is AWS's default). Native wheels are chosen for it, whatever machine builds the
+        ZIP.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> str:
+        value = super().compute_value(raw_value, address)
+        assert value is not None
+        return _validated_architecture(cls.alias, value, address)
+
+
+class PowertoolsLayerArchitecturesField(StringSequenceField):
+    alias = "architectures"
+    default = ("x86_64",)
+    value: Tuple[str, ...]
+    help = help_text(
+        f"""
+        The instruction sets to build the layer for, each one of {_ARCHITECTURES_HELP}. One layer
+        ZIP is written per architecture, since native wheels differ between them.
+        """
+    )
+
+    @classmethod
+    def compute_value(
+        cls, raw_value: Optional[Iterable[str]], address: Address
+    ) -> Tuple[str, ...]:
+        value = super().compute_value(raw_value, address)
+        assert value is not None
+        if not value:
+            raise _invalid(
+                cls.alias, address, f"it is empty; list at least one of {_ARCHITECTURES_HELP}."
+            )
+        if len(set(value)) != len(value):
+            raise _invalid(cls.alias, address, f"it lists an architecture twice: {list(value)}.")
+        return tuple(_validated_architecture(cls.alias, arch, address) for arch in value)
+
+
+class PowertoolsLayersField(SpecialCasedDependencies):
+    alias = "layers"
+    help = help_text(
+        """
+        Addresses of `powertools_layer` targets this function runs on, in the order Lambda
+        should apply them (at most 5, as Lambda allows).
+
+        The distributions that these layers provide are left out of the function ZIP, so the ZIP
+        carries only first-party code and what the layers lack. Each layer must be built for the
+        function's runtime and architecture, and must not provide a distribution at another
+        version than the function resolves.
+        """
+    )
+
+
+class PowertoolsLayerDependencies(Dependencies):
+    help = help_text(
+        """
+        The requirements (and any first-party code) to put in the layer, for example
+        `['3rdparty/python:reqs#aws-lambda-powertools']`. Everything lands under `python/`.
+        """
+    )
+
+
+class ExcludeRuntimeProvidedField(TriBoolField):
+    alias = "exclude_runtime_provided"
+    help = help_text(
+        """
+        Whether to leave out the distributions that the Lambda runtime already provides (the set
+        in `[powertools].runtime_provided`: by default boto3, botocore, s3transfer, jmespath,
+        python-dateutil, six and urllib3, like the official Powertools layer).
+
+        Unset means `[powertools].exclude_runtime_provided`. Set it to `False` to pin your own
+        boto3 inside this artifact.
+        """
+    )
+
+
+class CompileBytecodeField(TriBoolField):
+    alias = "compile_bytecode"
+    help = help_text(
+        """
+        Whether to ship precompiled bytecode (hash-based `.pyc`, PEP 552 `unchecked-hash`) for a
+        faster cold start. It is compiled by a CPython of the runtime's minor version found on
+        the building machine; packaging fails if there is none.
+
+        Unset means `[powertools].compile_bytecode`.
+        """
+    )
+
+
+class PowertoolsFunctionCompletePlatformsField(PexCompletePlatformsField):
+    help = help_text(
+        f"""
+        {PexCompletePlatformsField.help}
+
+        Normally left empty: the plugin derives the exact complete platform from `runtime` and
+        `architecture`. Name your own only to target a platform that differs from Lambda's.
+        """
+    )
+
+
+class PythonAwsLambdaPowertools(Target):
+    alias = "python_aws_lambda_powertools"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        OutputPathField,
+        PowertoolsFunctionDependencies,
+        PowertoolsHandlerField,
+        PowertoolsRuntimeField,
+        PowertoolsArchitectureField,
+        PowertoolsLayersField,
+        PythonResolveField,
+        ExcludeRuntimeProvidedField,
+        CompileBytecodeField,
+        PowertoolsFunctionCompletePlatformsField,
+    )
+    help = help_text(
+        f"""
+        An AWS Lambda function built on Powertools for AWS Lambda (Python), packaged as a ZIP for
+        one runtime and architecture.
+
+        The ZIP holds your code, the handler re-exported as
+        `{REEXPORTED_HANDLER_MODULE}.{REEXPORTED_HANDLER_FUNC}`, and the third-party
+        distributions that its `layers` do not provide, built from wheels for the exact Lambda
+        platform. A JSON manifest (`.lambda.json`) is written next to it for SAM, CDK or
+        Terraform.
+        """
+    )
+
+
+class PowertoolsLayer(Target):
+    alias = "powertools_layer"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        OutputPathField,
+        PowertoolsLayerDependencies,
+        PowertoolsRuntimeField,
+        PowertoolsLayerArchitecturesField,
+        PythonResolveField,
+        ExcludeRuntimeProvidedField,
+        CompileBytecodeField,
+    )
+    help = help_text(
+        """
+        An AWS Lambda layer of Python distributions (typically Powertools and its extras), one ZIP
+        per architecture with everything under `python/`, as Lambda expects.
+
+        Functions name it in their `layers` field and then leave out what it provides.
+        """
+    )
+
+
+def target_types() -> Tuple[type, ...]:
+    return (PythonAwsLambdaPowertools, PowertoolsLayer)

@@ -1,0 +1,1 @@
+"""Orders REST API example Lambda function (API Gateway REST API + Powertools)."""

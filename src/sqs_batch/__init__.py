@@ -1,0 +1,1 @@
+"""Order-fulfillment SQS consumer example Lambda function (partial batch responses + Powertools)."""
