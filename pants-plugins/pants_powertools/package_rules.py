@@ -75,6 +75,7 @@ from pants_powertools.lockfile_rules import (
     complete_platform_files,
 )
 from pants_powertools.platform_lockfiles import LockInputs
+from pants_powertools.powertools_settings import powertools_environment
 from pants_powertools.runtimes import deprecation_warning, get_runtime
 from pants_powertools.subsystem import PowertoolsSubsystem
 from pants_powertools.target_types import (
@@ -85,7 +86,11 @@ from pants_powertools.target_types import (
     PowertoolsLayer,
     PowertoolsLayerArchitecturesField,
     PowertoolsLayersField,
+    PowertoolsLogLevelField,
+    PowertoolsMetricsNamespaceField,
     PowertoolsRuntimeField,
+    PowertoolsServiceNameField,
+    PowertoolsTracingField,
 )
 
 logger = logging.getLogger(__name__)
@@ -547,6 +552,18 @@ class PowertoolsFunctionFieldSet(PackageFieldSet):
     exclude_runtime_provided: ExcludeRuntimeProvidedField
     compile_bytecode: CompileBytecodeField
     output_path: OutputPathField
+    service_name: PowertoolsServiceNameField
+    metrics_namespace: PowertoolsMetricsNamespaceField
+    log_level: PowertoolsLogLevelField
+    tracing: PowertoolsTracingField
+
+    def environment(self) -> Dict[str, str]:
+        return powertools_environment(
+            self.service_name.value,
+            self.metrics_namespace.value,
+            self.log_level.value,
+            self.tracing.value,
+        )
 
 
 async def _function_layers(field_set: PowertoolsFunctionFieldSet) -> Tuple[LayerArtifact, ...]:
@@ -707,7 +724,7 @@ async def package_powertools_function(
             }
             for layer in layers
         ],
-        environment={},
+        environment=field_set.environment(),
         artifact=path,
     )
     function_manifest["source_handler"] = f"{handler.module}.{handler.func}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional, Tuple
 
-from pants.backend.python.target_types import PexCompletePlatformsField, PythonResolveField
+from pants.backend.python.target_types import PythonResolveField
 from pants.backend.python.util_rules.faas import PythonFaaSDependencies, PythonFaaSHandlerField
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
@@ -196,15 +196,55 @@ class CompileBytecodeField(TriBoolField):
     )
 
 
-class PowertoolsFunctionCompletePlatformsField(PexCompletePlatformsField):
+class PowertoolsServiceNameField(StringField):
+    alias = "service_name"
     help = help_text(
-        f"""
-        {PexCompletePlatformsField.help}
-
-        Normally left empty: the plugin derives the exact complete platform from `runtime` and
-        `architecture`. Name your own only to target a platform that differs from Lambda's.
+        """
+        The Powertools service name (`POWERTOOLS_SERVICE_NAME`): the `service` key of every log
+        line, the metrics dimension and the tracer annotation. Written to the manifest's
+        `environment` for the deployment tool to set on the function.
         """
     )
+
+
+class PowertoolsMetricsNamespaceField(StringField):
+    alias = "metrics_namespace"
+    help = help_text(
+        """
+        The CloudWatch namespace of the function's Powertools metrics
+        (`POWERTOOLS_METRICS_NAMESPACE`), written to the manifest's `environment`.
+        """
+    )
+
+
+class PowertoolsLogLevelField(StringField):
+    alias = "log_level"
+    valid_choices = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+    help = help_text(
+        """
+        The Powertools Logger level (`POWERTOOLS_LOG_LEVEL`), written to the manifest's
+        `environment`.
+        """
+    )
+
+
+class PowertoolsTracingField(TriBoolField):
+    alias = "tracing"
+    help = help_text(
+        """
+        Whether Powertools Tracer sends traces to X-Ray: `False` writes
+        `POWERTOOLS_TRACE_DISABLED=true` to the manifest's `environment`, `True` writes `false`.
+        Unset leaves it to Powertools (on inside Lambda).
+        """
+    )
+
+
+POWERTOOLS_SETTINGS_FIELDS = (
+    PowertoolsServiceNameField,
+    PowertoolsMetricsNamespaceField,
+    PowertoolsLogLevelField,
+    PowertoolsTracingField,
+)
 
 
 class PythonAwsLambdaPowertools(Target):
@@ -220,7 +260,7 @@ class PythonAwsLambdaPowertools(Target):
         PythonResolveField,
         ExcludeRuntimeProvidedField,
         CompileBytecodeField,
-        PowertoolsFunctionCompletePlatformsField,
+        *POWERTOOLS_SETTINGS_FIELDS,
     )
     help = help_text(
         f"""
