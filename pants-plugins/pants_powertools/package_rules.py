@@ -66,7 +66,15 @@ from pants.engine.unions import UnionRule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
-from pants_powertools import handlers, layering, limits, manifest, platform_lockfiles
+from pants_powertools import (
+    complete_platforms,
+    handlers,
+    layering,
+    limits,
+    manifest,
+    platform_lockfiles,
+    public_layer,
+)
 from pants_powertools.complete_platforms import complete_platform_filename
 from pants_powertools.lockfile_rules import (
     COMPLETE_PLATFORMS_DIR,
@@ -88,6 +96,7 @@ from pants_powertools.target_types import (
     PowertoolsLayersField,
     PowertoolsLogLevelField,
     PowertoolsMetricsNamespaceField,
+    PowertoolsPublicLayerVersionField,
     PowertoolsRuntimeField,
     PowertoolsServiceNameField,
     PowertoolsTracingField,
@@ -180,6 +189,8 @@ class DepsTreeRequest:
 class DepsTree:
     digest: Digest  # Installed distributions under deps/.
     distributions: FrozenDict[str, str]
+    # Each distribution's METADATA headers (without the long description), for dependency walks.
+    metadata: FrozenDict[str, str] = FrozenDict()
 
 
 def _parse_metadata(text: str) -> Tuple[str, str]:
@@ -236,8 +247,18 @@ async def build_deps_tree(request: DepsTreeRequest, python_setup: PythonSetup) -
         DigestContents,
         DigestSubset(result.output_digest, PathGlobs([f"{_DEPS_DIR}/*.dist-info/METADATA"])),
     )
-    distributions = dict(_parse_metadata(fc.content.decode(errors="replace")) for fc in metadata)
-    return DepsTree(result.output_digest, FrozenDict(sorted(distributions.items())))
+    distributions: Dict[str, str] = {}
+    headers: Dict[str, str] = {}
+    for fc in metadata:
+        text = fc.content.decode(errors="replace")
+        name, version = _parse_metadata(text)
+        distributions[name] = version
+        headers[name] = text.split("\n\n", 1)[0]
+    return DepsTree(
+        result.output_digest,
+        FrozenDict(sorted(distributions.items())),
+        FrozenDict(sorted(headers.items())),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,6 +573,7 @@ class PowertoolsFunctionFieldSet(PackageFieldSet):
     exclude_runtime_provided: ExcludeRuntimeProvidedField
     compile_bytecode: CompileBytecodeField
     output_path: OutputPathField
+    public_layer_version: PowertoolsPublicLayerVersionField
     service_name: PowertoolsServiceNameField
     metrics_namespace: PowertoolsMetricsNamespaceField
     log_level: PowertoolsLogLevelField
@@ -571,8 +593,13 @@ async def _function_layers(field_set: PowertoolsFunctionFieldSet) -> Tuple[Layer
     layer_targets = await Get(
         Targets, UnparsedAddressInputs, field_set.layers.to_unparsed_address_inputs()
     )
-    if len(layer_targets) > limits.MAX_LAYERS_PER_FUNCTION:
-        limits.check_layer_count(str(address), [str(t.address) for t in layer_targets])
+    names = [str(t.address) for t in layer_targets]
+    if field_set.public_layer_version.value is not None:
+        names.insert(0, "AWS's public Powertools layer")
+    try:
+        limits.check_layer_count(str(address), names)
+    except limits.LambdaLimitError as e:
+        raise PowertoolsPackageError(str(e))
     specs = []
     for tgt in layer_targets:
         if not isinstance(tgt, PowertoolsLayer):
@@ -628,6 +655,40 @@ async def package_powertools_function(
     deps = await Get(DepsTree, DepsTreeRequest(needs.python_resolve, needs.requirements, runtime, arch))
 
     runtime_provided = _excluded_runtime_provided(field_set.exclude_runtime_provided.value, subsystem)
+    public_layer_provided: Tuple[str, ...] = ()
+    public_layers: List[Dict[str, object]] = []
+    if field_set.public_layer_version.value is not None:
+        version = field_set.public_layer_version.value
+        for layer in layers:
+            if public_layer.POWERTOOLS_DISTRIBUTION in layer.distributions:
+                raise PowertoolsPackageError(
+                    f"{address} sets `powertools_public_layer_version={version}`, AWS's public "
+                    f"Powertools layer, but its layer {layer.address} carries "
+                    f"{public_layer.POWERTOOLS_DISTRIBUTION} too. Use one or the other: remove the "
+                    "field, or take Powertools out of that layer."
+                )
+        public_layer_provided = tuple(
+            sorted(
+                public_layer.powertools_closure(
+                    deps.metadata, complete_platforms.marker_environment(runtime, arch)
+                )
+            )
+        )
+        public_layers.append(
+            {
+                "arn": public_layer.public_layer_arn(runtime, arch, version),
+                "public": True,
+                "name": "AWS Powertools for AWS Lambda (Python) public layer",
+                "version": version,
+            }
+        )
+    try:
+        limits.check_layer_count(
+            str(address),
+            [str(p["arn"]) for p in public_layers] + [str(layer.address) for layer in layers],
+        )
+    except limits.LambdaLimitError as e:
+        raise PowertoolsPackageError(str(e))
     try:
         carry = layering.distributions_to_carry(
             str(address),
@@ -636,7 +697,7 @@ async def package_powertools_function(
                 layering.Layer(str(layer.address), dict(layer.distributions), (layer.runtime,), (layer.architecture,))
                 for layer in layers
             ],
-            exclude=runtime_provided,
+            exclude=(*runtime_provided, *public_layer_provided),
         )
     except layering.LayerConflictError as e:
         raise PowertoolsPackageError(str(e))
@@ -714,15 +775,18 @@ async def package_powertools_function(
         handler=f"{handlers.REEXPORT_MODULE}.{handlers.REEXPORT_FUNC}",
         distributions=report["distributions"],  # type: ignore[arg-type]
         layers=[
-            {
-                "address": str(layer.address),
-                "artifact": layer.path,
-                "manifest": manifest.manifest_filename(layer.path),
-                "sha256": layer.sha256,
-                "runtime": layer.runtime,
-                "architecture": layer.architecture,
-            }
-            for layer in layers
+            *public_layers,
+            *(
+                {
+                    "address": str(layer.address),
+                    "artifact": layer.path,
+                    "manifest": manifest.manifest_filename(layer.path),
+                    "sha256": layer.sha256,
+                    "runtime": layer.runtime,
+                    "architecture": layer.architecture,
+                }
+                for layer in layers
+            ),
         ],
         environment=field_set.environment(),
         artifact=path,
@@ -743,6 +807,7 @@ async def package_powertools_function(
                 ("Runtime", f"{runtime} {arch}"),
                 ("Handler", f"{handlers.REEXPORT_MODULE}.{handlers.REEXPORT_FUNC} ({handler.module}.{handler.func})"),
                 ("Size", _size_line(function_manifest["size"], unzipped)),
+                *(("Layer", str(public["arn"])) for public in public_layers),
                 *(("Layer", f"{layer.path}") for layer in layers),
                 ("Manifest", manifest.manifest_filename(path)),
             ]

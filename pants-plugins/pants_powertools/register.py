@@ -12,7 +12,7 @@ from pants.engine.rules import Rule
 from pants.engine.target import Target
 from pants.engine.unions import UnionRule
 
-from pants_powertools import lockfile_rules, package_rules
+from pants_powertools import layer_inference, lockfile_rules, package_rules
 from pants_powertools import target_types as target_types_module
 from pants_powertools.subsystem import PowertoolsSubsystem
 
@@ -25,6 +25,7 @@ def rules() -> Iterable[Rule | UnionRule]:
     return (
         *faas.rules(),
         *PowertoolsSubsystem.rules(),
+        *layer_inference.rules(),
         *lockfile_rules.rules(),
         *package_rules.rules(),
     )

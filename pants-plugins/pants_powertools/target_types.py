@@ -11,6 +11,7 @@ from pants.engine.addresses import Address
 from pants.engine.target import (
     COMMON_TARGET_FIELDS,
     Dependencies,
+    IntField,
     InvalidFieldException,
     SpecialCasedDependencies,
     StringField,
@@ -239,6 +240,28 @@ class PowertoolsTracingField(TriBoolField):
     )
 
 
+class PowertoolsPublicLayerVersionField(IntField):
+    alias = "powertools_public_layer_version"
+    help = help_text(
+        """
+        Run on AWS's public Powertools layer, at this layer version, instead of a built one.
+
+        Powertools and every distribution its extras pull in are then left out of the function
+        ZIP, and the manifest's `layers` starts with the layer's ARN for the function's runtime and
+        architecture (`arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-
+        python3XY-{arch}:{version}`, with `{region}` for the deployment tool to fill in). Cannot
+        be combined with a layer in `layers` that also carries Powertools.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[int], address: Address) -> Optional[int]:
+        value = super().compute_value(raw_value, address)
+        if value is not None and value < 1:
+            raise _invalid(cls.alias, address, f"a layer version is a positive number, not {value}.")
+        return value
+
+
 POWERTOOLS_SETTINGS_FIELDS = (
     PowertoolsServiceNameField,
     PowertoolsMetricsNamespaceField,
@@ -260,6 +283,7 @@ class PythonAwsLambdaPowertools(Target):
         PythonResolveField,
         ExcludeRuntimeProvidedField,
         CompileBytecodeField,
+        PowertoolsPublicLayerVersionField,
         *POWERTOOLS_SETTINGS_FIELDS,
     )
     help = help_text(
