@@ -92,14 +92,14 @@ def powertools_closure(
             continue
         closure.add(name)
         for line in requires_dist(metadata.get(name, "")):
-            try:
-                with warnings.catch_warnings():
-                    # packaging 21.3 (Pants 2.17's) trips pyparsing's deprecation warnings.
-                    warnings.simplefilter("ignore")
+            with warnings.catch_warnings():
+                # packaging 21.3 (Pants 2.17's) trips pyparsing's deprecation warnings.
+                warnings.simplefilter("ignore")
+                try:
                     req = Requirement(line)
-            except InvalidRequirement:
-                continue
-            dep = _canonical(req.name)
-            if dep in metadata and dep not in closure and _applies(req, marker_environment, extras):
-                pending[dep] = sorted(req.extras)
+                except InvalidRequirement:
+                    continue
+                dep = _canonical(req.name)
+                if dep in metadata and dep not in closure and _applies(req, marker_environment, extras):
+                    pending[dep] = sorted(req.extras)
     return closure
