@@ -64,7 +64,7 @@ _PYC_HEADER_SIZE = 16
 
 PathLike = Union[str, "os.PathLike[str]"]
 Source = Union[PathLike, bytes]
-Entry = Tuple[str, bytes, bool]
+Entry = Tuple[str, bytes]
 
 
 class ArtifactZipError(Exception):
@@ -84,18 +84,25 @@ def canonicalize_name(name: str) -> str:
 class _Item:
     """One regular file of an input tree, read only when written or compared."""
 
-    __slots__ = ("size", "executable", "origin", "_read")
+    __slots__ = ("size", "origin", "_read")
 
-    def __init__(
-        self, size: int, executable: bool, origin: str, read: Callable[[], bytes]
-    ) -> None:
+    def __init__(self, size: int, origin: str, read: Callable[[], bytes]) -> None:
         self.size = size
-        self.executable = executable
         self.origin = origin
         self._read = read
 
     def read(self) -> bytes:
         return self._read()
+
+
+def is_executable_content(data: bytes) -> bool:
+    """0755 for native code and scripts, decided by content alone.
+
+    Input modes are not trustworthy: Pants hard-links large files into sandboxes from its store
+    with `r-x` bits, so the same file would be 0644 or 0755 depending on its size and on how it
+    was materialized, and the ZIP's bytes would depend on the build machine.
+    """
+    return data[:4] == b"\x7fELF" or data[:2] == b"#!"
 
 
 def _clean_path(name: str, origin: str) -> str:
@@ -139,9 +146,7 @@ def _load_dir(root: str) -> Dict[str, _Item]:
             if not stat.S_ISREG(st.st_mode):
                 continue
             rel = os.path.relpath(full, root).replace(os.sep, "/")
-            items[_clean_path(rel, root)] = _Item(
-                st.st_size, bool(st.st_mode & 0o111), full, _file_reader(full)
-            )
+            items[_clean_path(rel, root)] = _Item(st.st_size, full, _file_reader(full))
     return items
 
 
@@ -171,10 +176,8 @@ def _load_zip(zf: zipfile.ZipFile, origin: str) -> Dict[str, _Item]:
                 )
             seen.add(target)
             target_info = infos[target]
-        mode = unix_mode(target_info)
         items[name] = _Item(
             target_info.file_size,
-            bool(mode & 0o111) and not stat.S_ISDIR(mode),
             f"{origin}!{name}",
             _zip_reader(zf, target_info),
         )
@@ -582,10 +585,10 @@ def _write_items(
             if name.endswith("/"):
                 zf.writestr(_zipinfo(name, stat.S_IFDIR | DIR_MODE), b"")
             else:
-                item = items[name]
-                mode = EXECUTABLE_MODE if item.executable else FILE_MODE
+                data = items[name].read()
+                mode = EXECUTABLE_MODE if is_executable_content(data) else FILE_MODE
                 zf.writestr(
-                    _zipinfo(name, stat.S_IFREG | mode), item.read(), compresslevel=compresslevel
+                    _zipinfo(name, stat.S_IFREG | mode), data, compresslevel=compresslevel
                 )
 
 
@@ -595,16 +598,16 @@ def write_zip(
     *,
     compresslevel: int = COMPRESS_LEVEL,
 ) -> None:
-    """Write (arcname, data, is_executable) entries as a deterministic Lambda ZIP.
+    """Write (arcname, data) entries as a deterministic Lambda ZIP.
 
     Entries are written sorted by name, with a directory entry for every parent, timestamps
-    of 1980-01-01, Unix modes 0644 (0755 for executables and directories) and deflate at a
+    of 1980-01-01, Unix modes 0644 (0755 for directories and for ELF files and scripts, by content) and deflate at a
     fixed level. An arcname ending in `/` adds an (empty) directory. Nothing is filtered:
     use `normalize_zip` for `__pycache__` and distribution exclusion.
     """
     items: Dict[str, _Item] = {}
     dirs: List[str] = []
-    for arcname, data, executable in entries:
+    for arcname, data in entries:
         name = _clean_path(arcname, "write_zip")
         if arcname.endswith("/"):
             if data:
@@ -616,7 +619,7 @@ def write_zip(
             raise ArtifactZipError(f"Invalid entry name {arcname!r}.")
         if name in items:
             raise ArtifactZipError(f"Duplicate entry {name!r}.")
-        items[name] = _Item(len(data), executable, name, _bytes_reader(bytes(data)))
+        items[name] = _Item(len(data), name, _bytes_reader(bytes(data)))
     _write_items(items, dst, dirs, compresslevel)
 
 
@@ -677,8 +680,6 @@ def _merge(
                     f"Two inputs provide {path!r} with different contents: {other.origin} and "
                     f"{item.origin}. Rename one, or exclude one of them."
                 )
-            if item.executable and not other.executable:
-                merged[path] = item
     return merged
 
 
@@ -690,7 +691,7 @@ def normalize_zip(
     *,
     strip_prefix: str = "",
     exclude_distributions: Collection[str] = (),
-    extra_files: Optional[Mapping[str, Union[bytes, Tuple[bytes, bool]]]] = None,
+    extra_files: Optional[Mapping[str, bytes]] = None,
     bytecode: bool = False,
     python_version: Optional[str] = None,
     keep_hash_pycs: bool = True,
@@ -702,7 +703,7 @@ def normalize_zip(
     Steps, in order: keep only paths under `strip_prefix` (and remove it); drop root entries
     matching `exclude_top_level` (fnmatch patterns, e.g. `bin`, `*.pth`); drop `__pycache__`
     and .pyc except hash-based ones matching their source; drop `exclude_distributions` using
-    their RECORD; add `extra_files` ({arcname: data or (data, executable)}); if `bytecode`, compile
+    their RECORD; add `extra_files` ({arcname: data}); if `bytecode`, compile
     unchecked-hash .pyc with THIS interpreter (which must be the runtime's, see
     `python_version`); put everything under `prefix` (`python/` for layers); write.
     """
@@ -741,11 +742,9 @@ def normalize_zip(
                 items[rel] = item
             loaded.append(items)
         extras: Dict[str, _Item] = {}
-        for arcname, value in (extra_files or {}).items():
-            data, executable = value if isinstance(value, tuple) else (value, False)
+        for arcname, data in (extra_files or {}).items():
             name = _clean_path(arcname, "extra_files")
-            extras[name] = _Item(len(data), executable, f"extra file {name}",
-                                 _bytes_reader(bytes(data)))
+            extras[name] = _Item(len(data), f"extra file {name}", _bytes_reader(bytes(data)))
         files = _merge(loaded, extras)
 
         # Bytecode caches are decided separately from everything else.
@@ -808,7 +807,7 @@ def _compile_items(
         pyc_rel = _pyc_tag_path(rel)
         full = os.path.join(tmp, *pyc_rel.split("/"))
         data = _file_reader(full)()  # Read now: the scratch dir goes away with the stack.
-        pyc_items[pyc_rel] = _Item(len(data), False, f"compiled {rel}", _bytes_reader(data))
+        pyc_items[pyc_rel] = _Item(len(data), f"compiled {rel}", _bytes_reader(data))
     return result.compiled, result.failed, pyc_items
 
 
@@ -874,13 +873,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 0
         if not args.out or not (args.src or args.file):
             parser.error("--out and at least one --src or --file are required")
-        extra: Dict[str, Tuple[bytes, bool]] = {}
+        extra: Dict[str, bytes] = {}
         for spec in args.file:
             arcname, sep, path = spec.partition("=")
             if not sep or not arcname or not path:
                 parser.error(f"--file takes ARCNAME=PATH, got {spec!r}")
             with open(path, "rb") as f:
-                extra[arcname] = (f.read(), bool(os.stat(path).st_mode & 0o111))
+                extra[arcname] = f.read()
         result_ = normalize_zip(
             args.src,
             args.out,

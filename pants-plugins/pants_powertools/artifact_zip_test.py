@@ -78,7 +78,7 @@ SOURCES = {
 
 def test_write_zip_layout_modes_and_times() -> None:
     buf = io.BytesIO()
-    write_zip([("b/run", b"#!/bin/sh\n", True), ("a/x/y.py", b"print(1)\n", False)], buf)
+    write_zip([("b/run", b"#!/bin/sh\n"), ("a/x/y.py", b"print(1)\n")], buf)
     with zipfile.ZipFile(buf) as zf:
         infos = zf.infolist()
     assert [i.filename for i in infos] == ["a/", "a/x/", "a/x/y.py", "b/", "b/run"]
@@ -95,7 +95,7 @@ def test_write_zip_layout_modes_and_times() -> None:
 
 
 def test_write_zip_is_order_independent() -> None:
-    entries = [("z.py", b"z", False), ("a/b.py", b"b", False), ("a/c", b"c", True)]
+    entries = [("z.py", b"z"), ("a/b.py", b"b"), ("a/c", b"c")]
     one, two = io.BytesIO(), io.BytesIO()
     write_zip(entries, one)
     write_zip(list(reversed(entries)), two)
@@ -104,18 +104,18 @@ def test_write_zip_is_order_independent() -> None:
 
 def test_write_zip_rejects_bad_entries(tmp_path: Path) -> None:
     with pytest.raises(ArtifactZipError, match="Duplicate"):
-        write_zip([("a", b"1", False), ("./a", b"2", False)], tmp_path / "o.zip")
+        write_zip([("a", b"1"), ("./a", b"2")], tmp_path / "o.zip")
     with pytest.raises(ArtifactZipError, match="unsafe"):
-        write_zip([("../evil", b"1", False)], tmp_path / "o.zip")
+        write_zip([("../evil", b"1")], tmp_path / "o.zip")
     with pytest.raises(ArtifactZipError, match="file in one input and a directory"):
-        write_zip([("a", b"1", False), ("a/b", b"2", False)], tmp_path / "o.zip")
+        write_zip([("a", b"1"), ("a/b", b"2")], tmp_path / "o.zip")
     assert not (tmp_path / "o.zip").exists()
     assert not (tmp_path / "o.zip.tmp").exists()
 
 
 def test_write_zip_explicit_empty_directory() -> None:
     buf = io.BytesIO()
-    write_zip([("empty/", b"", False), ("f", b"x", False)], buf)
+    write_zip([("empty/", b""), ("f", b"x")], buf)
     assert zipfile.ZipFile(buf).namelist() == ["empty/", "f"]
 
 
@@ -149,17 +149,26 @@ def test_zip_input_gives_the_same_bytes_as_a_directory(tmp_path: Path) -> None:
     assert sha256(tmp_path / "from_dir.zip") == sha256(tmp_path / "from_bytes.zip")
 
 
-def test_modes_are_normalized_but_executable_bit_survives(tmp_path: Path) -> None:
-    tree = write_tree(tmp_path / "tree", {"private.txt": "p", "bin/tool": "#!"}, mode=0o600)
-    (tree / "bin/tool").chmod(0o700)
+def test_modes_come_from_content_not_from_the_input(tmp_path: Path) -> None:
+    # Pants hard-links big files from its store with r-x bits: input modes must not leak.
+    tree = write_tree(
+        tmp_path / "tree",
+        {"private.txt": "p", "big.js": "x" * 600_000, "bin/tool": "#!/bin/sh\n"},
+        mode=0o600,
+    )
+    (tree / "big.js").chmod(0o555)
+    (tree / "lib.so").write_bytes(b"\x7fELF" + b"\0" * 60)
+    (tree / "lib.so").chmod(0o444)
     (tree / "bin").chmod(0o700)
     out = tmp_path / "out.zip"
     normalize_zip(tree, out)
     with zipfile.ZipFile(out) as zf:
         modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
     assert modes == {
+        "big.js": stat.S_IFREG | 0o644,
         "bin/": stat.S_IFDIR | 0o755,
         "bin/tool": stat.S_IFREG | 0o755,
+        "lib.so": stat.S_IFREG | 0o755,
         "private.txt": stat.S_IFREG | 0o644,
     }
 

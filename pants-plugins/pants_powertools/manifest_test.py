@@ -29,14 +29,14 @@ def make_zip(entries: Sequence[Tuple[str, bytes, bool]]) -> bytes:
 
 LAYER_ZIP = make_zip(
     [
-        ("python/pydantic/__init__.py", b"x" * 10, False),
-        ("python/pydantic-2.9.0.dist-info/METADATA", b"Name: pydantic\nVersion: 2.9.0\n", False),
+        ("python/pydantic/__init__.py", b"x" * 10),
+        ("python/pydantic-2.9.0.dist-info/METADATA", b"Name: pydantic\nVersion: 2.9.0\n"),
         ("python/Typing_Extensions-4.0.dist-info/METADATA",
-         b"Name: Typing_Extensions\nVersion: 4.0\n", False),
+         b"Name: Typing_Extensions\nVersion: 4.0\n"),
     ]
 )
-FUNCTION_ZIP = make_zip([("app.py", b"def h(e, c):\n    pass\n", False),
-                         ("lambda_function.py", b"from app import h as handler\n", False)])
+FUNCTION_ZIP = make_zip([("app.py", b"def h(e, c):\n    pass\n"),
+                         ("lambda_function.py", b"from app import h as handler\n")])
 
 
 def test_code_sha256_matches_aws_format() -> None:

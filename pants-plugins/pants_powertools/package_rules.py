@@ -17,10 +17,9 @@ import os
 import pkgutil
 from dataclasses import dataclass
 from datetime import date
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from pants.backend.python.subsystems.setup import PythonSetup
-from pants.backend.python.target_types import PythonResolveField
 from pants.backend.python.util_rules.faas import (
     ResolvedPythonFaaSHandler,
     ResolvePythonFaaSHandlerRequest,
@@ -37,13 +36,14 @@ from pants.core.goals.package import (
     PackageFieldSet,
 )
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
-from pants.engine.addresses import Address, Addresses, UnparsedAddressInputs
+from pants.engine.addresses import Address, UnparsedAddressInputs
 from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
     Digest,
     DigestContents,
     DigestSubset,
+    Directory,
     FileContent,
     MergeDigests,
     PathGlobs,
@@ -209,7 +209,8 @@ def _parse_metadata(text: str) -> Tuple[str, str]:
 @rule(desc="Install Lambda platform wheels", level=LogLevel.DEBUG)
 async def build_deps_tree(request: DepsTreeRequest, python_setup: PythonSetup) -> DepsTree:
     if not request.requirements:
-        empty = await Get(Digest, CreateDigest([]))
+        # An empty deps/ still: artifact_zip.py reads it (`--src deps`) for first-party-only ZIPs.
+        empty = await Get(Digest, CreateDigest([Directory(_DEPS_DIR)]))
         return DepsTree(empty, FrozenDict())
     lock = await Get(PlatformLock, PlatformLockRequest(request.python_resolve))
     platform = (request.runtime, request.architecture)

@@ -1,0 +1,455 @@
+"""`generate-lockfiles` for Lambda platforms, through the plugin's real rules and the real pex.
+
+Each test locks a tiny resolve from PyPI with the `[pex-cli]` that ./pants built (its
+`PANTS_PEX_CLI_URL_TEMPLATE` is passed to tests by `[test].extra_env_vars`) and asserts on the
+lock's content: which wheels were chosen for which Lambda platform, and the header that
+packaging later compares with what a target needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from textwrap import dedent
+from typing import Dict, Iterable, List, Mapping, Tuple
+
+import pytest
+
+from pants.backend.python import target_types_rules
+from pants.backend.python.dependency_inference import rules as dependency_inference_rules
+from pants.backend.python.target_types import (
+    PythonRequirementTarget,
+    PythonSourcesGeneratorTarget,
+    PythonSourceTarget,
+)
+from pants.backend.python.util_rules import pex, python_sources
+from pants.core.goals.generate_lockfiles import GenerateLockfileResult, UserGenerateLockfiles
+from pants.core.goals.package import BuiltPackage
+from pants.core.target_types import rules as core_target_types_rules
+from pants.engine.addresses import Address
+from pants.engine.fs import Digest, DigestContents
+from pants.engine.internals.scheduler import ExecutionError
+from pants.testutil.rule_runner import QueryRule, RuleRunner
+
+from pants_powertools import platform_lockfiles, register
+from pants_powertools.complete_platforms import complete_platform_json
+from pants_powertools.lockfile_rules import (
+    AllLambdaLockNeeds,
+    GenerateLambdaPlatformLockfile,
+    LambdaPlatformLockError,
+    RequestedLambdaPlatformResolveNames,
+)
+from pants_powertools.package_rules import PowertoolsFunctionFieldSet
+from pants_powertools.platform_lockfiles import LockInputs
+
+# ---------------------------------------------------------------------------------------------
+# The RuleRunner, configured like the repository's pants.toml.
+# ---------------------------------------------------------------------------------------------
+
+_PANTS_TOML = Path(__file__).resolve().parents[2] / "pants.toml"
+
+RESOLVES = {
+    "lk-numpy": "3rdparty/lk-numpy.lock",
+    "lk-pydantic": "3rdparty/lk-pydantic.lock",
+    "lk-sdist": "3rdparty/lk-sdist.lock",
+    "lk-small": "3rdparty/lk-small.lock",
+    "lk-nolock": "3rdparty/lk-nolock.lock",
+}
+
+
+def _pex_cli_options() -> List[str]:
+    """`[pex-cli]` exactly as pants.toml pins it (the `//:launcher` files target ships it)."""
+    text = _PANTS_TOML.read_text()
+    section = text.split("[pex-cli]", 1)[1].split("\n[", 1)[0]
+    version = re.search(r'^version\s*=\s*"([^"]+)"', section, re.M)
+    assert version, "pants.toml's [pex-cli] must pin a version"
+    known_versions = re.findall(r'"(v[^"|]+\|[^"|]+\|[0-9a-f]{64}\|\d+)"', section)
+    assert known_versions, "pants.toml's [pex-cli] must list known_versions"
+    url_template = os.environ.get("PANTS_PEX_CLI_URL_TEMPLATE")
+    assert url_template, (
+        "PANTS_PEX_CLI_URL_TEMPLATE is unset: run these tests through ./pants, which builds the "
+        "pex CLI from PyPI and exports it (see [test].extra_env_vars)."
+    )
+    return [
+        f"--pex-cli-version={version.group(1)}",
+        f"--pex-cli-known-versions={json.dumps(known_versions)}",
+        f"--pex-cli-url-template={url_template}",
+    ]
+
+
+def _options(resolves: Mapping[str, str]) -> List[str]:
+    return [
+        *_pex_cli_options(),
+        "--python-pip-version=latest",
+        "--python-enable-resolves",
+        # Requirement targets would otherwise depend on the resolves' universal lockfiles.
+        "--python-enable-lockfile-targets=false",
+        f"--python-resolves={json.dumps(dict(resolves))}",
+        "--python-interpreter-constraints=['CPython>=3.9,<3.15']",
+        "--python-bootstrap-search-path=['<PATH>', '<PYENV>']",
+        "--source-root-patterns=['/']",
+        "--python-infer-use-rust-parser",
+    ]
+
+
+@pytest.fixture(scope="module")
+def rule_runner() -> RuleRunner:
+    runner = RuleRunner(
+        # Every process really runs (the named caches still keep PyPI downloads).
+        isolated_local_store=True,
+        rules=[
+            *register.rules(),
+            *target_types_rules.rules(),
+            *dependency_inference_rules.rules(),
+            *python_sources.rules(),
+            *pex.rules(),
+            *core_target_types_rules(),
+            QueryRule(AllLambdaLockNeeds, []),
+            QueryRule(UserGenerateLockfiles, [RequestedLambdaPlatformResolveNames]),
+            QueryRule(GenerateLockfileResult, [GenerateLambdaPlatformLockfile]),
+            QueryRule(BuiltPackage, [PowertoolsFunctionFieldSet]),
+            QueryRule(DigestContents, [Digest]),
+        ],
+        target_types=[
+            *register.target_types(),
+            PythonRequirementTarget,
+            PythonSourcesGeneratorTarget,
+            PythonSourceTarget,
+        ],
+    )
+    runner.set_options(_options(RESOLVES), env_inherit={"PATH", "PYENV_ROOT", "HOME"})
+    runner.write_files(FIXTURES)
+    return runner
+
+
+def _function(name: str, resolve: str, runtime: str, arch: str, deps: Iterable[str]) -> str:
+    return dedent(
+        f"""\
+        python_aws_lambda_powertools(
+            name="{name}",
+            handler="app.py:handler",
+            runtime="{runtime}",
+            architecture="{arch}",
+            resolve="{resolve}",
+            dependencies={list(deps)!r},
+        )
+        """
+    )
+
+
+def _package_dir(resolve: str, requirement: str, import_name: str, functions: str) -> Dict[str, str]:
+    return {
+        f"{resolve}/BUILD": dedent(
+            f"""\
+            python_requirement(name="req", requirements=["{requirement}"], resolve="{resolve}")
+            python_sources(resolve="{resolve}")
+            """
+        )
+        + functions,
+        f"{resolve}/app.py": f"import {import_name}\n\n\ndef handler(event, context):\n    return {{}}\n",
+    }
+
+
+FIXTURES: Dict[str, str] = {
+    **_package_dir(
+        "lk-numpy",
+        "numpy>=2",
+        "numpy",
+        _function("py311", "lk-numpy", "python3.11", "x86_64", [":req"])
+        + _function("py312", "lk-numpy", "python3.12", "x86_64", [":req"]),
+    ),
+    **_package_dir(
+        "lk-pydantic",
+        "pydantic-core",
+        "pydantic_core",
+        _function("arm", "lk-pydantic", "python3.12", "arm64", [":req"]),
+    ),
+    **_package_dir(
+        "lk-sdist",
+        "docopt==0.6.2",
+        "docopt",
+        _function("fn", "lk-sdist", "python3.12", "x86_64", [":req"]),
+    ),
+    **_package_dir(
+        "lk-small",
+        "tomli==2.0.1",
+        "tomli",
+        _function("fn", "lk-small", "python3.12", "x86_64", [":req"]),
+    ),
+    **_package_dir(
+        "lk-nolock",
+        "tomli==2.0.1",
+        "tomli",
+        _function("fn", "lk-nolock", "python3.12", "x86_64", [":req"]),
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _lock_request(rule_runner: RuleRunner, python_resolve: str) -> GenerateLambdaPlatformLockfile:
+    name = platform_lockfiles.platform_resolve_name(python_resolve)
+    requests = rule_runner.request(
+        UserGenerateLockfiles, [RequestedLambdaPlatformResolveNames([name])]
+    )
+    assert len(requests) == 1
+    request = requests[0]
+    assert isinstance(request, GenerateLambdaPlatformLockfile)
+    return request
+
+
+def _generate(rule_runner: RuleRunner, python_resolve: str) -> Tuple[GenerateLockfileResult, str]:
+    result = rule_runner.request(
+        GenerateLockfileResult, [_lock_request(rule_runner, python_resolve)]
+    )
+    contents = rule_runner.request(DigestContents, [result.digest])
+    assert [fc.path for fc in contents] == [result.path]
+    return result, contents[0].content.decode()
+
+
+_LOCKS: Dict[str, Tuple[GenerateLockfileResult, str]] = {}
+
+
+def _lock(rule_runner: RuleRunner, python_resolve: str) -> Tuple[GenerateLockfileResult, str]:
+    """Each resolve is locked once per module (pex asks PyPI every time)."""
+    if python_resolve not in _LOCKS:
+        _LOCKS[python_resolve] = _generate(rule_runner, python_resolve)
+    return _LOCKS[python_resolve]
+
+
+def _lock_json(lock_text: str) -> Dict:
+    return json.loads(platform_lockfiles.strip_header(lock_text))
+
+
+def _locked_requirement(lock_text: str, platform_key: str, project: str) -> Dict:
+    for resolve in _lock_json(lock_text)["locked_resolves"]:
+        if "-".join(resolve["platform_tag"]) != platform_key:
+            continue
+        for req in resolve["locked_requirements"]:
+            if platform_lockfiles.canonical_name(req["project_name"]) == project:
+                return req
+    raise AssertionError(f"{project} is not locked for {platform_key}")
+
+
+def _wheel_filenames(locked_requirement: Mapping) -> List[str]:
+    return [artifact["url"].rsplit("/", 1)[-1] for artifact in locked_requirement["artifacts"]]
+
+
+def _wheel_platform_tags(filename: str) -> List[str]:
+    assert filename.endswith(".whl"), filename
+    return filename[: -len(".whl")].split("-")[-1].split(".")
+
+
+_MANYLINUX = re.compile(r"^manylinux_(\d+)_(\d+)_(.+)$")
+_LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+
+
+def _manylinux_levels(filename: str) -> List[Tuple[Tuple[int, int], str]]:
+    """((glibc major, minor), machine) of each manylinux tag of a wheel file name."""
+    levels = []
+    for tag in _wheel_platform_tags(filename):
+        match = _MANYLINUX.match(tag)
+        if match:
+            levels.append(((int(match.group(1)), int(match.group(2))), match.group(3)))
+            continue
+        legacy, _, machine = tag.partition("_")
+        if legacy in _LEGACY:
+            levels.append((_LEGACY[legacy], machine))
+    return levels
+
+
+def _version_tuple(version: str) -> Tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+def _wrapped(error: ExecutionError) -> BaseException:
+    assert len(error.wrapped_exceptions) == 1, error
+    return error.wrapped_exceptions[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------------------------------
+
+
+def test_numpy_lock_honours_each_runtimes_glibc(rule_runner: RuleRunner) -> None:
+    result, lock_text = _lock(rule_runner, "lk-numpy")
+    assert result.resolve_name == "lk-numpy-lambda-platforms"
+    assert result.path == "3rdparty/lk-numpy.lambda-platforms.lock"
+
+    versions = platform_lockfiles.locked_versions(lock_text)
+    assert set(versions) == {
+        "cp311-cp311-manylinux_2_26_x86_64",
+        "cp312-cp312-manylinux_2_34_x86_64",
+    }
+    numpy_311 = _locked_requirement(lock_text, "cp311-cp311-manylinux_2_26_x86_64", "numpy")
+    numpy_312 = _locked_requirement(lock_text, "cp312-cp312-manylinux_2_34_x86_64", "numpy")
+
+    # python3.11 runs on Amazon Linux 2 (glibc 2.26): its numpy must have such a wheel.
+    files_311 = _wheel_filenames(numpy_311)
+    assert files_311, numpy_311
+    for filename in files_311:
+        assert f"-{numpy_311['version']}-cp311-cp311-" in filename, filename
+        levels = _manylinux_levels(filename)
+        assert any(
+            glibc <= (2, 26) and machine == "x86_64" for glibc, machine in levels
+        ), f"{filename} needs a newer glibc than Lambda python3.11's 2.26"
+
+    # python3.12 runs on Amazon Linux 2023 (glibc 2.34): it gets a newer numpy, whose x86_64
+    # wheel needs more than glibc 2.26 (numpy >= 2.3 ships manylinux_2_27/2_28 only).
+    assert _version_tuple(numpy_312["version"]) > _version_tuple(numpy_311["version"])
+    files_312 = _wheel_filenames(numpy_312)
+    assert files_312, numpy_312
+    for filename in files_312:
+        assert f"-{numpy_312['version']}-cp312-cp312-" in filename, filename
+        levels = _manylinux_levels(filename)
+        assert levels and all(machine == "x86_64" for _, machine in levels), filename
+        assert all(glibc <= (2, 34) for glibc, _ in levels), filename
+        assert min(glibc for glibc, _ in levels) > (2, 26), filename
+
+    # What python3.11 was held back from: numpy 2.3 and 2.4 still support CPython 3.11 (only
+    # their glibc is too new), so the older pick is the glibc cap at work, not Requires-Python.
+    assert _version_tuple(numpy_311["version"]) < (2, 3)
+
+
+def test_lock_is_strict_wheels_only_with_hashes_and_a_header(rule_runner: RuleRunner) -> None:
+    _, lock_text = _lock(rule_runner, "lk-numpy")
+    lines = lock_text.splitlines()
+    assert "//    pants generate-lockfiles --resolve=lk-numpy-lambda-platforms" in lines
+
+    inputs = platform_lockfiles.parse_header(lock_text)
+    assert inputs == LockInputs.create(
+        python_resolve="lk-numpy",
+        requirements=["numpy>=2"],
+        platforms=[("python3.11", "x86_64"), ("python3.12", "x86_64")],
+        platform_digests={
+            f"{runtime}-x86_64.json": hashlib.sha256(
+                complete_platform_json(runtime, "x86_64").encode()
+            ).hexdigest()
+            for runtime in ("python3.11", "python3.12")
+        },
+    )
+
+    data = _lock_json(lock_text)
+    assert data["style"] == "strict"
+    assert data["allow_builds"] is False
+    assert data["requirements"] == ["numpy>=2"]
+    assert len(data["locked_resolves"]) == 2
+    for resolve in data["locked_resolves"]:
+        for req in resolve["locked_requirements"]:
+            assert req["artifacts"], req
+            for artifact in req["artifacts"]:
+                assert artifact["url"].endswith(".whl"), artifact
+                assert artifact["algorithm"] == "sha256", artifact
+                assert re.fullmatch(r"[0-9a-f]{64}", artifact["hash"]), artifact
+
+
+def test_arm64_lock_carries_aarch64_pydantic_core(rule_runner: RuleRunner) -> None:
+    _, lock_text = _lock(rule_runner, "lk-pydantic")
+    inputs = platform_lockfiles.parse_header(lock_text)
+    assert inputs.platforms == (("python3.12", "arm64"),)
+    versions = platform_lockfiles.locked_versions(lock_text)
+    assert list(versions) == ["cp312-cp312-manylinux_2_34_aarch64"]
+    assert "pydantic-core" in versions["cp312-cp312-manylinux_2_34_aarch64"]
+
+    pydantic_core = _locked_requirement(
+        lock_text, "cp312-cp312-manylinux_2_34_aarch64", "pydantic-core"
+    )
+    filenames = _wheel_filenames(pydantic_core)
+    assert filenames
+    for filename in filenames:
+        assert "-cp312-cp312-" in filename, filename
+        levels = _manylinux_levels(filename)
+        assert levels and all(machine == "aarch64" for _, machine in levels), filename
+        assert "x86_64" not in filename
+
+
+def test_sdist_only_requirement_fails_with_an_explanation(rule_runner: RuleRunner) -> None:
+    with pytest.raises(ExecutionError) as exc_info:
+        _generate(rule_runner, "lk-sdist")
+    error = _wrapped(exc_info.value)
+    assert isinstance(error, LambdaPlatformLockError)
+    message = str(error)
+    assert message.startswith("Could not lock the `lk-sdist` resolve for Lambda.")
+    # The package, the runtime and architecture, and the fix.
+    assert "No wheel of docopt==0.6.2 can run on python3.12 x86_64" in message
+    assert "To fix it:" in message
+    assert "pin an older version of docopt==0.6.2" in message or "find-links" in message
+    assert "[python-repos].find_links" in message
+    # The explanation replaces pip's output rather than burying it.
+    assert "Traceback" not in message
+    assert "ERROR:" not in message
+    assert "pex3" not in message and "pip" not in message
+
+
+def test_stale_and_missing_locks_name_the_command(rule_runner: RuleRunner) -> None:
+    result, lock_text = _generate(rule_runner, "lk-small")
+    rule_runner.write_files({result.path: lock_text})
+    address = Address("lk-small", target_name="fn")
+    field_set = PowertoolsFunctionFieldSet.create(rule_runner.get_target(address))
+
+    # Fresh: the lock serves the function.
+    built = rule_runner.request(BuiltPackage, [field_set])
+    assert [a.relpath for a in built.artifacts] == ["lk-small/fn.zip"]
+
+    # The BUILD file moves on without re-locking.
+    rule_runner.write_files(
+        {
+            "lk-small/BUILD": FIXTURES["lk-small/BUILD"].replace(
+                "tomli==2.0.1", "tomli==2.0.2"
+            )
+        }
+    )
+    field_set = PowertoolsFunctionFieldSet.create(rule_runner.get_target(address))
+    with pytest.raises(ExecutionError) as exc_info:
+        rule_runner.request(BuiltPackage, [field_set])
+    error = _wrapped(exc_info.value)
+    assert isinstance(error, LambdaPlatformLockError)
+    message = str(error)
+    assert "lk-small:fn" in message
+    assert result.path in message
+    assert "tomli==2.0.2" in message
+    assert "`pants generate-lockfiles --resolve=lk-small-lambda-platforms`" in message
+
+    # Same requirements, another architecture: the lock lacks that platform.
+    rule_runner.write_files(
+        {
+            "lk-small/BUILD": FIXTURES["lk-small/BUILD"].replace(
+                'architecture="x86_64"', 'architecture="arm64"'
+            )
+        }
+    )
+    field_set = PowertoolsFunctionFieldSet.create(rule_runner.get_target(address))
+    with pytest.raises(ExecutionError) as exc_info:
+        rule_runner.request(BuiltPackage, [field_set])
+    message = str(_wrapped(exc_info.value))
+    assert "lk-small:fn" in message
+    assert "platforms not in the lock: python3.12 arm64" in message
+    assert "`pants generate-lockfiles --resolve=lk-small-lambda-platforms`" in message
+
+
+def test_missing_lock_names_the_command(rule_runner: RuleRunner) -> None:
+    address = Address("lk-nolock", target_name="fn")
+    field_set = PowertoolsFunctionFieldSet.create(rule_runner.get_target(address))
+    with pytest.raises(ExecutionError) as exc_info:
+        rule_runner.request(BuiltPackage, [field_set])
+    error = _wrapped(exc_info.value)
+    assert isinstance(error, LambdaPlatformLockError)
+    message = str(error)
+    assert "lk-nolock:fn" in message
+    assert "3rdparty/lk-nolock.lambda-platforms.lock" in message
+    assert "does not exist" in message
+    assert "`pants generate-lockfiles --resolve=lk-nolock-lambda-platforms`" in message
+
+
+def test_all_lock_needs_merge_per_resolve(rule_runner: RuleRunner) -> None:
+    needs = rule_runner.request(AllLambdaLockNeeds, [])
+    assert needs.get("lk-numpy").platforms == (("python3.11", "x86_64"), ("python3.12", "x86_64"))
+    assert needs.get("lk-numpy").requirements == ("numpy>=2",)
+    assert needs.get("lk-pydantic").platforms == (("python3.12", "arm64"),)

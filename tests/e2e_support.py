@@ -1,0 +1,296 @@
+"""Shared helpers for the end-to-end tests over the artifacts that `pants package` builds.
+
+The `python_tests` targets in tests/BUILD list the layer and both functions as
+`runtime_package_dependencies`, so Pants builds them and puts them in the test sandbox at
+their dist-relative paths (e.g. `src/powertools-x86_64.zip`), each with its manifest.
+This module only reads them (stdlib only, CPython 3.9 syntax).
+"""
+
+import base64
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import struct
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+# The test sandbox root: runtime packages and resources are laid out relative to it.
+ROOT = Path(__file__).parent.parent
+
+RUNTIME = "python3.12"
+RUNTIME_VERSION = (3, 12)
+LAYER_ADDRESS = "src:powertools"
+LAYER_ZIPS = {
+    "x86_64": "src/powertools-x86_64.zip",
+    "arm64": "src/powertools-arm64.zip",
+}
+
+
+class Function(NamedTuple):
+    name: str  # First-party package, also the folder of its sample events.
+    artifact: str  # Dist-relative path of the ZIP.
+    architecture: str
+    source_handler: str  # Module path of the handler the user wrote.
+    service: str  # POWERTOOLS_SERVICE_NAME used when running it.
+
+
+FUNCTIONS = {
+    "orders_api": Function(
+        "orders_api", "src.orders_api/lambda.zip", "x86_64", "orders_api.app.lambda_handler",
+        "orders-api",
+    ),
+    "sqs_batch": Function(
+        "sqs_batch", "src.sqs_batch/lambda.zip", "arm64", "sqs_batch.app.lambda_handler",
+        "order-fulfillment",
+    ),
+}
+
+# What the Lambda Python runtime already provides (and the official Powertools layer removes):
+# PEP 503 distribution names, and the top-level import names they install.
+RUNTIME_PROVIDED_DISTS = frozenset(
+    {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"}
+)
+RUNTIME_PROVIDED_TOP_LEVEL = frozenset(
+    {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3"}
+)
+
+# ELF e_machine values (System V gABI): EM_X86_64 and EM_AARCH64.
+ELF_MACHINE = {"x86_64": 62, "arm64": 183}
+ELF_MAGIC = b"\x7fELF"
+ELF_CLASS_64 = 2
+ELF_TYPE_SHARED = 3  # ET_DYN
+# CPython 3.12's bytecode magic number (importlib.util.MAGIC_NUMBER; 3531 little-endian + \r\n).
+PYC_MAGIC_312 = (3531).to_bytes(2, "little") + b"\r\n"
+PYC_CACHE_TAG = "cpython-312"
+
+
+def artifact(rel: str) -> Path:
+    path = ROOT / rel
+    assert path.is_file(), (
+        f"{rel} is missing from the test sandbox; is its target listed in "
+        "runtime_package_dependencies in tests/BUILD?"
+    )
+    return path
+
+
+def events_dir(function_name: str) -> Path:
+    """Sample events of a function (`src/<name>:events`); Pants puts the `resources` under
+    their source root in the pytest sandbox, with the source root on sys.path."""
+    for candidate in (ROOT / "src" / function_name / "events", ROOT / function_name / "events"):
+        if candidate.is_dir():
+            return candidate
+    raise AssertionError(
+        f"no events for {function_name} in the sandbox; tests/BUILD must depend on "
+        f"src/{function_name}:events"
+    )
+
+
+def manifest_path(zip_rel: str) -> str:
+    """`X.zip` -> `X.lambda.json`, the manifest written next to every artifact."""
+    assert zip_rel.endswith(".zip"), zip_rel
+    return zip_rel[: -len(".zip")] + ".lambda.json"
+
+
+def load_manifest(zip_rel: str) -> Dict[str, object]:
+    with open(artifact(manifest_path(zip_rel)), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def code_sha256(data: bytes) -> str:
+    """What AWS reports as CodeSha256: base64 of the raw sha256 digest."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+def canonicalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def unix_mode(info: zipfile.ZipInfo) -> int:
+    return info.external_attr >> 16
+
+
+def dist_info_dirs(names: List[str], prefix: str = "") -> Dict[str, str]:
+    """{canonical name: version} of every `<name>-<version>.dist-info/` under `prefix`."""
+    found = {}
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        top = name[len(prefix):].split("/", 1)[0]
+        if top.endswith(".dist-info"):
+            dist, _, version = top[: -len(".dist-info")].partition("-")
+            found[canonicalize(dist)] = version
+    return found
+
+
+def top_level_names(names: List[str], prefix: str = "") -> Dict[str, str]:
+    """Top-level import name -> entry name, for packages/modules directly under `prefix`."""
+    found = {}
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        rest = name[len(prefix):]
+        if not rest:
+            continue
+        top = rest.split("/", 1)[0]
+        if top.endswith(".dist-info") or top.endswith(".data") or top == "__pycache__":
+            continue
+        module = top.split(".", 1)[0] if "/" not in rest else top
+        found.setdefault(module, name)
+    return found
+
+
+class ElfHeader(NamedTuple):
+    elf_class: int
+    elf_type: int
+    machine: int
+
+
+def parse_elf_header(data: bytes) -> Optional[ElfHeader]:
+    """The fields of an ELF header we check, or None if `data` is not ELF."""
+    if len(data) < 20 or data[:4] != ELF_MAGIC:
+        return None
+    endian = {1: "<", 2: ">"}.get(data[5])
+    assert endian is not None, f"bad EI_DATA byte {data[5]}"
+    elf_type, machine = struct.unpack_from(endian + "HH", data, 16)
+    return ElfHeader(data[4], elf_type, machine)
+
+
+class PycHeader(NamedTuple):
+    magic: bytes
+    flags: int
+    rest: bytes  # source hash (hash-based) or mtime + size (timestamp-based)
+
+
+def parse_pyc_header(data: bytes) -> PycHeader:
+    assert len(data) >= 16, "truncated .pyc"
+    (flags,) = struct.unpack_from("<I", data, 4)
+    return PycHeader(data[:4], flags, data[8:16])
+
+
+# ---------------------------------------------------------------------------------------------
+# A CPython of the runtime's version, found by search (never a hard-coded path).
+# ---------------------------------------------------------------------------------------------
+
+_PROBE = "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2]); print(sys.implementation.name)"
+
+
+def _version_key(path: str) -> Tuple[int, ...]:
+    match = re.search(r"versions/(\d+(?:\.\d+)*)", path)
+    return tuple(int(p) for p in match.group(1).split(".")) if match else ()
+
+
+def _pyenv_root() -> Optional[str]:
+    root = os.environ.get("PYENV_ROOT")
+    if root:
+        return root
+    pyenv = shutil.which("pyenv")
+    if not pyenv:
+        return None
+    try:
+        out = subprocess.run(
+            [pyenv, "root"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.decode().strip() or None
+
+
+def find_runtime_python() -> Tuple[Optional[str], List[str]]:
+    """(interpreter, what was tried): `python3.12` on PATH, then pyenv's 3.12.x, newest first.
+
+    Each candidate is run to check it is CPython 3.12 (a pyenv shim on PATH may refuse to
+    run when 3.12 is not the selected version); the interpreter's own sys.executable is
+    returned so later runs skip any shim.
+    """
+    want = "%d.%d" % RUNTIME_VERSION
+    candidates = []
+    on_path = shutil.which("python" + want)
+    if on_path:
+        candidates.append(on_path)
+    root = _pyenv_root()
+    if root:
+        found = glob.glob(os.path.join(root, "versions", want + "*", "bin", "python"))
+        candidates.extend(sorted(found, key=_version_key, reverse=True))
+    tried = []
+    for candidate in candidates:
+        try:
+            out = subprocess.run(
+                [candidate, "-S", "-s", "-E", "-c", _PROBE],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
+            )
+        except (OSError, subprocess.SubprocessError) as e:
+            tried.append(f"{candidate}: {e}")
+            continue
+        lines = out.stdout.decode().split()
+        if out.returncode == 0 and len(lines) == 3 and lines[1] == want and lines[2] == "cpython":
+            return lines[0], tried
+        tried.append(f"{candidate}: exit {out.returncode}, {out.stdout.decode().strip()!r}")
+    return None, tried or ["no python%s on PATH and no pyenv versions/%s*" % (want, want)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Unzipping like Lambda does (keeping the modes, which zipfile.extractall drops).
+# ---------------------------------------------------------------------------------------------
+
+
+def extract(zip_path: Path, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(str(zip_path)) as zf:
+        for info in zf.infolist():
+            target = Path(zf.extract(info, str(dest)))
+            mode = stat.S_IMODE(unix_mode(info))
+            if mode:
+                os.chmod(str(target), mode)
+
+
+def bytecode_problems(zf: zipfile.ZipFile) -> List[Tuple[str, str]]:
+    """Bytecode that Lambda's CPython 3.12 would not use as is: not in `__pycache__`, another
+    cache tag or magic, timestamp-based (PEP 552 flags bit 0 unset), or without its source."""
+    names = set(zf.namelist())
+    problems = []
+    for name in sorted(names):
+        parts = name.split("/")
+        if name.endswith((".pyc", ".pyo")) and "__pycache__" not in parts:
+            problems.append((name, "bytecode outside __pycache__"))
+            continue
+        if "__pycache__" not in parts or name.endswith("/"):
+            continue
+        if not name.endswith(".pyc"):
+            problems.append((name, "not a .pyc"))
+            continue
+        module, _, tag = parts[-1][: -len(".pyc")].rpartition(".")
+        if tag != PYC_CACHE_TAG:
+            problems.append((name, "cache tag %s" % tag))
+        source = "/".join(parts[:-2] + [module + ".py"])
+        if source not in names:
+            problems.append((name, "no source %s" % source))
+        header = parse_pyc_header(zf.read(name))
+        if header.magic != PYC_MAGIC_312:
+            problems.append((name, "magic %r" % header.magic))
+        if not header.flags & 0b01:
+            problems.append((name, "timestamp-based (flags %d)" % header.flags))
+    return problems
+
+
+def hash_based_pycs(zf: zipfile.ZipFile) -> Dict[str, str]:
+    """{.pyc entry: its source entry} for every hash-based .pyc (to check the hashes)."""
+    pairs = {}
+    for name in zf.namelist():
+        parts = name.split("/")
+        if name.endswith(".pyc") and len(parts) >= 2 and parts[-2] == "__pycache__":
+            module = parts[-1][: -len(".pyc")].rpartition(".")[0]
+            source = "/".join(parts[:-2] + [module + ".py"])
+            if parse_pyc_header(zf.read(name)).flags & 0b01:
+                pairs[name] = source
+    return pairs
