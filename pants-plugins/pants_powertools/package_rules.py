@@ -45,8 +45,10 @@ from pants.engine.fs import (
     DigestSubset,
     Directory,
     FileContent,
+    GlobMatchErrorBehavior,
     MergeDigests,
     PathGlobs,
+    Paths,
 )
 from pants.engine.process import (
     FallibleProcessResult,
@@ -297,6 +299,11 @@ async def find_runtime_interpreter(request: RuntimeInterpreterRequest) -> Runtim
             cache_scope=ProcessCacheScope.PER_RESTART_SUCCESSFUL,
         ),
     )
+    output = result.stderr.decode(errors="replace")
+    if result.exit_code != 0 and "interpreter" not in output.lower():
+        raise PowertoolsPackageError(
+            f"Looking for a CPython {version} for {request.target} failed:\n{output.strip()}"
+        )
     if result.exit_code != 0:
         raise PowertoolsPackageError(
             f"{request.target} has `compile_bytecode=True`, which needs a CPython {version} (the "
@@ -589,6 +596,24 @@ class PowertoolsFunctionFieldSet(PackageFieldSet):
         )
 
 
+async def _check_handler_file(field_set: PowertoolsFunctionFieldSet) -> None:
+    """A missing handler file named in `file.py:func` form gets the plugin's message, before
+    Pants' handler dependency inference fails on the same glob with a generic one."""
+    path, _, _ = field_set.handler.value.partition(":")
+    if not path.endswith(".py"):
+        return
+    full = os.path.join(field_set.address.spec_path, path)
+    paths = await Get(
+        Paths, PathGlobs([full], glob_match_error_behavior=GlobMatchErrorBehavior.ignore)
+    )
+    if not paths.files:
+        raise PowertoolsPackageError(
+            f"The `handler` {field_set.handler.value!r} of {field_set.address} names the file "
+            f"{full}, which does not exist. Fix the file name before the `:` (it is relative to "
+            "the BUILD file's directory), or use a module path like `package.module:func`."
+        )
+
+
 async def _function_layers(field_set: PowertoolsFunctionFieldSet) -> Tuple[LayerArtifact, ...]:
     address = field_set.address
     layer_targets = await Get(
@@ -637,6 +662,7 @@ async def package_powertools_function(
     arch = field_set.architecture.value
     _warn_deprecated(address, runtime)
 
+    await _check_handler_file(field_set)
     layers = await _function_layers(field_set)
     needs, handler = await MultiGet(
         Get(LockInputs, LambdaLockNeedsRequest(address)),
@@ -683,13 +709,6 @@ async def package_powertools_function(
                 "version": version,
             }
         )
-    try:
-        limits.check_layer_count(
-            str(address),
-            [str(p["arn"]) for p in public_layers] + [str(layer.address) for layer in layers],
-        )
-    except limits.LambdaLimitError as e:
-        raise PowertoolsPackageError(str(e))
     try:
         carry = layering.distributions_to_carry(
             str(address),

@@ -40,7 +40,6 @@ from pants.core.target_types import ResourcesGeneratorTarget, ResourceTarget
 from pants.core.target_types import rules as core_target_types_rules
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
-from pants.engine.internals.native_engine import IntrinsicError
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.target import InvalidTargetException
 from pants.testutil.rule_runner import QueryRule, RuleRunner
@@ -528,12 +527,10 @@ BAD_CASES = [
         _function_build(handler="bad_handler_file.nothere:handler"),
         ["bad_handler_file.nothere", "bad_handler_file/nothere.py", "Check the spelling"],
     ),
-    # A file-relative handler is globbed by Pants' own FaaS rules first: their message.
     _case(
         "handler_path",
         _function_build(handler="nothere.py:handler"),
-        ["`handler` field", "src/bad_handler_path/nothere.py", "Do the file(s) exist?"],
-        error_type=IntrinsicError,
+        ["`handler`", "src/bad_handler_path/nothere.py", "does not exist", "Fix the file name"],
     ),
     _case(
         "handler_function",

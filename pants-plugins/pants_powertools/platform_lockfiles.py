@@ -231,6 +231,7 @@ def explain_resolve_failure(pex_output: str, platforms: Sequence[Platform]) -> O
     if not match:
         return None
     req = match.group("req")
+    project = re.split(r"[<>=!~;\[ ]", req, 1)[0]
     versions = match.groupdict().get("versions")
     failing = _failing_platforms(pex_output, platforms)
     where = ", ".join("{} {}".format(r, a) for r, a in failing) if failing else "the Lambda platforms"
@@ -243,9 +244,11 @@ def explain_resolve_failure(pex_output: str, platforms: Sequence[Platform]) -> O
         "No wheel of {req} can run on {where}: {tried} for that runtime and architecture "
         "(Lambda needs wheels: there is no compiler there, and source distributions are not "
         "built for a foreign platform).\n\n"
-        "To fix it: pin an older version of {req} that published a compatible wheel, choose "
+        "To fix it: pin an older version of {project} that published a compatible wheel, choose "
         "another `runtime` or `architecture`, or build the wheel yourself and serve it from a "
-        "find-links repository ([python-repos].find_links).".format(req=req, where=where, tried=tried)
+        "find-links repository ([python-repos].find_links).".format(
+            req=req, project=project, where=where, tried=tried
+        )
     )
 
 

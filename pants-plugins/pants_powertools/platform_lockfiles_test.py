@@ -95,5 +95,5 @@ def test_explain_resolve_failure() -> None:
     message = explain_resolve_failure(PEX_OUTPUT, [("python3.12", "arm64"), ("python3.12", "x86_64")])
     assert message is not None
     assert "docopt==0.6.2" in message and "python3.12 x86_64" in message and "arm64" not in message
-    assert "pin an older version" in message and "runtime" in message
+    assert "pin an older version of docopt that" in message and "runtime" in message
     assert explain_resolve_failure("some other failure", [("python3.12", "x86_64")]) is None
