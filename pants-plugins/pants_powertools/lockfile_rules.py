@@ -6,6 +6,7 @@ Packaging reads the same lock through `PlatformLockfileRequest` and refuses a st
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from typing import Dict, List, Set, Tuple
@@ -27,6 +28,8 @@ from pants.core.goals.generate_lockfiles import (
     WrappedGenerateLockfile,
 )
 from pants.engine.addresses import Address, Addresses
+from pants.core.target_types import FileSourceField
+from pants.engine.addresses import UnparsedAddressInputs
 from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent, PathGlobs
 from pants.engine.process import FallibleProcessResult, ProcessCacheScope
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
@@ -36,6 +39,8 @@ from pants.engine.target import (
     DependenciesRequest,
     Target,
     Targets,
+    WrappedTarget,
+    WrappedTargetRequest,
 )
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
@@ -45,6 +50,7 @@ from pants_powertools.complete_platforms import complete_platform_filename, comp
 from pants_powertools.platform_lockfiles import LockInputs, Platform
 from pants_powertools.target_types import (
     PowertoolsArchitectureField,
+    PowertoolsCompletePlatformsField,
     PowertoolsLayerArchitecturesField,
     PowertoolsRuntimeField,
 )
@@ -78,14 +84,70 @@ def complete_platform_digests(platforms: Tuple[Platform, ...]) -> Dict[str, str]
     }
 
 
-def complete_platform_files(platforms: Tuple[Platform, ...]) -> Tuple[FileContent, ...]:
-    return tuple(
+def complete_platform_files(
+    platforms: Tuple[Platform, ...], custom: Tuple[Tuple[str, str], ...] = ()
+) -> Tuple[FileContent, ...]:
+    derived = tuple(
         FileContent(
             f"{COMPLETE_PLATFORMS_DIR}/{complete_platform_filename(runtime, arch)}",
             complete_platform_json(runtime, arch).encode(),
         )
         for runtime, arch in sorted(set(platforms))
     )
+    return derived + tuple(
+        FileContent(f"{COMPLETE_PLATFORMS_DIR}/{name}", text.encode()) for name, text in custom
+    )
+
+
+@dataclass(frozen=True)
+class CustomCompletePlatformsRequest:
+    address: Address
+
+
+@dataclass(frozen=True)
+class CustomCompletePlatforms:
+    """The complete platform files a function names itself: (content-derived name, JSON)."""
+
+    files: Tuple[Tuple[str, str], ...]
+
+
+@rule
+async def custom_complete_platforms(request: CustomCompletePlatformsRequest) -> CustomCompletePlatforms:
+    wrapped = await Get(
+        WrappedTarget,
+        WrappedTargetRequest(request.address, description_of_origin="<complete_platforms>"),
+    )
+    tgt = wrapped.target
+    if not tgt.has_field(PowertoolsCompletePlatformsField) or not tgt[PowertoolsCompletePlatformsField].value:
+        return CustomCompletePlatforms(())
+    file_targets = await Get(
+        Targets, UnparsedAddressInputs, tgt[PowertoolsCompletePlatformsField].to_unparsed_address_inputs()
+    )
+    paths = []
+    for file_tgt in file_targets:
+        if not file_tgt.has_field(FileSourceField):
+            raise LambdaPlatformLockError(
+                f"The `complete_platforms` field of {request.address} names {file_tgt.address}, "
+                "which is not a `file` target. Name `file` targets holding complete platform JSON."
+            )
+        paths.append(file_tgt[FileSourceField].file_path)
+    # Read straight from the workspace: sources hydration would need an environment, which
+    # `generate-lockfiles`' resolve discovery does not have.
+    contents = await Get(DigestContents, PathGlobs(paths))
+    files = []
+    for fc in contents:
+        text = fc.content.decode()
+        try:
+            json.loads(text)
+        except ValueError as e:
+            raise LambdaPlatformLockError(
+                f"The `complete_platforms` file {fc.path} of {request.address} is not JSON ({e}). "
+                "Generate one with `pex3 interpreter inspect --markers --tags` on the target "
+                "platform, or remove the field to use the platform derived from `runtime` and "
+                "`architecture`."
+            )
+        files.append((platform_lockfiles.custom_platform_filename(text), text))
+    return CustomCompletePlatforms(tuple(sorted(files)))
 
 
 @dataclass(frozen=True)
@@ -123,12 +185,14 @@ async def lambda_lock_needs(
                 if dep.address not in seen:
                     seen.add(dep.address)
                     frontier.append(dep)
-    platforms = target_platforms(root)
+    custom = await Get(CustomCompletePlatforms, CustomCompletePlatformsRequest(root.address))
+    platforms = () if custom.files else target_platforms(root)
     return LockInputs.create(
         python_resolve=root[PythonResolveField].normalized_value(python_setup),
         requirements=requirements,
         platforms=platforms,
         platform_digests=complete_platform_digests(platforms),
+        custom_platforms=custom.files,
     )
 
 
@@ -162,6 +226,7 @@ async def all_lambda_lock_needs(all_targets: AllTargets) -> AllLambdaLockNeeds:
                     requirements=(r for item in items for r in item.requirements),
                     platforms=platforms,
                     platform_digests=complete_platform_digests(platforms),
+                    custom_platforms=(c for item in items for c in item.custom_platforms),
                 ),
             )
         )
@@ -189,13 +254,17 @@ class GenerateLambdaPlatformLockfile(GenerateLockfile):
 
 @rule
 async def known_lambda_platform_resolves(
-    _: KnownLambdaPlatformResolveNamesRequest, needs: AllLambdaLockNeeds
+    _: KnownLambdaPlatformResolveNamesRequest, all_targets: AllTargets, python_setup: PythonSetup
 ) -> KnownUserResolveNames:
+    python_resolves = sorted(
+        {
+            tgt[PythonResolveField].normalized_value(python_setup)
+            for tgt in all_targets
+            if is_lambda_target(tgt)
+        }
+    )
     return KnownUserResolveNames(
-        names=tuple(
-            platform_lockfiles.platform_resolve_name(python_resolve)
-            for python_resolve, _ in needs.by_resolve
-        ),
+        names=tuple(platform_lockfiles.platform_resolve_name(r) for r in python_resolves),
         option_name="[python].resolves (used by Lambda targets)",
         requested_resolve_names_cls=RequestedLambdaPlatformResolveNames,
     )
@@ -236,10 +305,10 @@ async def generate_lambda_platform_lockfile(
     inputs = request.inputs
     resolve_config, platforms_digest = await MultiGet(
         Get(ResolvePexConfig, ResolvePexConfigRequest(inputs.python_resolve)),
-        Get(Digest, CreateDigest(complete_platform_files(inputs.platforms))),
+        Get(Digest, CreateDigest(complete_platform_files(inputs.platforms, inputs.custom_platforms))),
     )
     platform_args = []
-    for file_content in complete_platform_files(inputs.platforms):
+    for file_content in complete_platform_files(inputs.platforms, inputs.custom_platforms):
         platform_args.extend(["--complete-platform", file_content.path])
     result = await Get(
         FallibleProcessResult,
@@ -263,7 +332,10 @@ async def generate_lambda_platform_lockfile(
             output_files=("lock.json",),
             description=(
                 f"Lock {inputs.python_resolve} for Lambda "
-                + ", ".join(f"{runtime} {arch}" for runtime, arch in inputs.platforms)
+                + ", ".join(
+                    [f"{runtime} {arch}" for runtime, arch in inputs.platforms]
+                    + [name for name, _ in inputs.custom_platforms]
+                )
             ),
             # Like Pants' own lockfiles: always ask the index afresh, never replay a cached lock.
             cache_scope=ProcessCacheScope.PER_SESSION,

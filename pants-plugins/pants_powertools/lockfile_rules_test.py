@@ -28,6 +28,7 @@ from pants.backend.python.target_types import (
 from pants.backend.python.util_rules import pex, python_sources
 from pants.core.goals.generate_lockfiles import GenerateLockfileResult, UserGenerateLockfiles
 from pants.core.goals.package import BuiltPackage
+from pants.core.target_types import FileTarget
 from pants.core.target_types import rules as core_target_types_rules
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
@@ -57,6 +58,7 @@ RESOLVES = {
     "lk-sdist": "3rdparty/lk-sdist.lock",
     "lk-small": "3rdparty/lk-small.lock",
     "lk-nolock": "3rdparty/lk-nolock.lock",
+    "lk-custom": "3rdparty/lk-custom.lock",
 }
 
 
@@ -118,6 +120,7 @@ def rule_runner() -> RuleRunner:
             PythonRequirementTarget,
             PythonSourcesGeneratorTarget,
             PythonSourceTarget,
+            FileTarget,
         ],
     )
     runner.set_options(_options(RESOLVES), env_inherit={"PATH", "PYENV_ROOT", "HOME"})
@@ -179,6 +182,26 @@ FIXTURES: Dict[str, str] = {
         "tomli",
         _function("fn", "lk-small", "python3.12", "x86_64", [":req"]),
     ),
+    **_package_dir(
+        "lk-custom",
+        "tomli==2.0.1",
+        "tomli",
+        dedent(
+            """\
+            file(name="cp", source="cp.json")
+            python_aws_lambda_powertools(
+                name="fn",
+                handler="app.py:handler",
+                runtime="python3.12",
+                resolve="lk-custom",
+                dependencies=[":req"],
+                complete_platforms=[":cp"],
+            )
+            """
+        ),
+    ),
+    # A platform of its own: CPython 3.11 on aarch64, unlike the target's runtime/architecture.
+    "lk-custom/cp.json": complete_platform_json("python3.11", "arm64"),
     **_package_dir(
         "lk-nolock",
         "tomli==2.0.1",
@@ -453,3 +476,32 @@ def test_all_lock_needs_merge_per_resolve(rule_runner: RuleRunner) -> None:
     assert needs.get("lk-numpy").platforms == (("python3.11", "x86_64"), ("python3.12", "x86_64"))
     assert needs.get("lk-numpy").requirements == ("numpy>=2",)
     assert needs.get("lk-pydantic").platforms == (("python3.12", "arm64"),)
+
+
+def test_custom_complete_platform_is_locked_and_used(rule_runner: RuleRunner) -> None:
+    result, lock_text = _generate(rule_runner, "lk-custom")
+    inputs = platform_lockfiles.parse_header(lock_text)
+    custom_name = platform_lockfiles.custom_platform_filename(FIXTURES["lk-custom/cp.json"])
+    assert inputs.platforms == ()
+    assert [name for name, _ in inputs.platform_digests] == [custom_name]
+    assert list(platform_lockfiles.locked_versions(lock_text)) == ["cp311-cp311-manylinux_2_26_aarch64"]
+    rule_runner.write_files({result.path: lock_text})
+
+    address = Address("lk-custom", target_name="fn")
+    field_set = PowertoolsFunctionFieldSet.create(rule_runner.get_target(address))
+    built = rule_runner.request(BuiltPackage, [field_set])
+    contents = rule_runner.request(DigestContents, [built.digest])
+    zip_bytes = next(fc.content for fc in contents if fc.path.endswith(".zip"))
+    import io
+    import zipfile
+
+    assert "tomli/__init__.py" in zipfile.ZipFile(io.BytesIO(zip_bytes)).namelist()
+
+    # Editing the platform file makes the lock stale, with the command to run.
+    rule_runner.write_files({"lk-custom/cp.json": complete_platform_json("python3.10", "arm64")})
+    field_set = PowertoolsFunctionFieldSet.create(rule_runner.get_target(address))
+    with pytest.raises(ExecutionError) as exc_info:
+        rule_runner.request(BuiltPackage, [field_set])
+    message = str(_wrapped(exc_info.value))
+    assert "complete_platforms files not in the lock" in message
+    assert "`pants generate-lockfiles --resolve=lk-custom-lambda-platforms`" in message

@@ -185,6 +185,8 @@ class DepsTreeRequest:
     requirements: Tuple[str, ...]
     runtime: str
     architecture: str
+    # A target's own complete platform (file name, JSON) instead of the derived one.
+    custom_platform: Optional[Tuple[str, str]] = None
 
 
 @dataclass(frozen=True)
@@ -215,8 +217,13 @@ async def build_deps_tree(request: DepsTreeRequest, python_setup: PythonSetup) -
         empty = await Get(Digest, CreateDigest([Directory(_DEPS_DIR)]))
         return DepsTree(empty, FrozenDict())
     lock = await Get(PlatformLock, PlatformLockRequest(request.python_resolve))
-    platform = (request.runtime, request.architecture)
-    platform_files = await Get(Digest, CreateDigest(complete_platform_files((platform,))))
+    if request.custom_platform:
+        platform_file = request.custom_platform[0]
+        files = complete_platform_files((), (request.custom_platform,))
+    else:
+        platform_file = complete_platform_filename(request.runtime, request.architecture)
+        files = complete_platform_files(((request.runtime, request.architecture),))
+    platform_files = await Get(Digest, CreateDigest(files))
     input_digest = await Get(Digest, MergeDigests([lock.digest, platform_files]))
     result = await Get(
         ProcessResult,
@@ -226,7 +233,7 @@ async def build_deps_tree(request: DepsTreeRequest, python_setup: PythonSetup) -
                 "--lock",
                 _LOCK_FILE,
                 "--complete-platform",
-                f"{COMPLETE_PLATFORMS_DIR}/{complete_platform_filename(*platform)}",
+                f"{COMPLETE_PLATFORMS_DIR}/{platform_file}",
                 "--pip-version",
                 python_setup.pip_version.value,
                 "--layout",
@@ -679,7 +686,21 @@ async def package_powertools_function(
 
     lock = await Get(PlatformLock, PlatformLockRequest(needs.python_resolve))
     _check_lock(address, lock, needs)
-    deps = await Get(DepsTree, DepsTreeRequest(needs.python_resolve, needs.requirements, runtime, arch))
+    if len(needs.custom_platforms) > 1:
+        raise PowertoolsPackageError(
+            f"The `complete_platforms` field of {address} names {len(needs.custom_platforms)} "
+            "files; a Lambda function runs on exactly one platform. Name one file."
+        )
+    deps = await Get(
+        DepsTree,
+        DepsTreeRequest(
+            needs.python_resolve,
+            needs.requirements,
+            runtime,
+            arch,
+            needs.custom_platforms[0] if needs.custom_platforms else None,
+        ),
+    )
 
     runtime_provided = _excluded_runtime_provided(field_set.exclude_runtime_provided.value, subsystem)
     public_layer_provided: Tuple[str, ...] = ()

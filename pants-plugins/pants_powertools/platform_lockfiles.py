@@ -11,6 +11,7 @@ Pants-free: the rules only gather inputs, run pex and call these functions.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -53,8 +54,11 @@ class LockInputs:
     python_resolve: str
     requirements: Tuple[str, ...]
     platforms: Tuple[Platform, ...]
-    # sha256 of each derived complete platform, so a change to the runtime table re-locks.
+    # sha256 of each complete platform file, so a change to the runtime table re-locks.
     platform_digests: Tuple[Tuple[str, str], ...] = ()
+    # Complete platforms a target names itself (`complete_platforms`): (file name, JSON text).
+    # Only their digests go into the lock header.
+    custom_platforms: Tuple[Tuple[str, str], ...] = ()
 
     @classmethod
     def create(
@@ -63,12 +67,17 @@ class LockInputs:
         requirements: Iterable[str],
         platforms: Iterable[Platform],
         platform_digests: Mapping[str, str] = {},
+        custom_platforms: Iterable[Tuple[str, str]] = (),
     ) -> "LockInputs":
+        custom = tuple(sorted(set(custom_platforms)))
+        digests = dict(platform_digests)
+        digests.update((name, _sha256(text)) for name, text in custom)
         return cls(
             python_resolve=python_resolve,
             requirements=tuple(sorted(set(requirements))),
             platforms=tuple(sorted(set(platforms))),
-            platform_digests=tuple(sorted(platform_digests.items())),
+            platform_digests=tuple(sorted(digests.items())),
+            custom_platforms=custom,
         )
 
     def to_json_dict(self) -> Dict[str, object]:
@@ -93,6 +102,15 @@ class LockInputs:
             platforms=tuple(platforms),
             platform_digests=tuple(sorted((str(k), str(v)) for k, v in digests.items())),  # type: ignore[union-attr]
         )
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def custom_platform_filename(json_text: str) -> str:
+    """A user's complete platform file, named by its content so an edit means a re-lock."""
+    return "custom-{}.json".format(_sha256(json_text)[:16])
 
 
 def add_header(lock_json: str, inputs: LockInputs) -> str:
@@ -165,6 +183,9 @@ def stale_reasons(locked: LockInputs, needed: LockInputs) -> List[str]:
             + ", ".join("{} {}".format(runtime, arch) for runtime, arch in missing_platforms)
         )
     locked_digests = dict(locked.platform_digests)
+    missing_custom = sorted(name for name, _ in needed.custom_platforms if name not in locked_digests)
+    if missing_custom:
+        reasons.append("complete_platforms files not in the lock: " + ", ".join(missing_custom))
     changed = sorted(
         name
         for name, digest in needed.platform_digests

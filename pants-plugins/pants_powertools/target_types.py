@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional, Tuple
 
-from pants.backend.python.target_types import PythonResolveField
+from pants.backend.python.target_types import PexCompletePlatformsField, PythonResolveField
 from pants.backend.python.util_rules.faas import PythonFaaSDependencies, PythonFaaSHandlerField
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
@@ -270,6 +270,20 @@ POWERTOOLS_SETTINGS_FIELDS = (
 )
 
 
+class PowertoolsCompletePlatformsField(PexCompletePlatformsField):
+    help = help_text(
+        f"""
+        {PexCompletePlatformsField.help}
+
+        Normally left empty: the plugin derives the exact complete platform from `runtime` and
+        `architecture`. Name your own (a `file` target holding the JSON of `pex3 interpreter
+        inspect --markers --tags` run on the target platform) to build for a platform that
+        differs from Lambda's table, for example a custom runtime image. The platform lock then
+        includes it.
+        """
+    )
+
+
 class PythonAwsLambdaPowertools(Target):
     alias = "python_aws_lambda_powertools"
     core_fields = (
@@ -284,6 +298,7 @@ class PythonAwsLambdaPowertools(Target):
         ExcludeRuntimeProvidedField,
         CompileBytecodeField,
         PowertoolsPublicLayerVersionField,
+        PowertoolsCompletePlatformsField,
         *POWERTOOLS_SETTINGS_FIELDS,
     )
     help = help_text(
