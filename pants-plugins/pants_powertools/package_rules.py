@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import pkgutil
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Dict, List, Optional, Tuple
@@ -75,6 +76,7 @@ from pants_powertools import (
     limits,
     manifest,
     platform_lockfiles,
+    powertools_extras,
     public_layer,
 )
 from pants_powertools.complete_platforms import complete_platform_filename
@@ -603,6 +605,42 @@ class PowertoolsFunctionFieldSet(PackageFieldSet):
         )
 
 
+_POWERTOOLS_EXTRAS = re.compile(r"^aws[-_.]lambda[-_.]powertools\s*\[([^\]]*)\]", re.IGNORECASE)
+
+
+def _check_powertools_extras(
+    address: Address,
+    sources: Dict[str, bytes],
+    deps: DepsTree,
+    carry: Dict[str, str],
+    layers: Tuple[LayerArtifact, ...],
+    subsystem: PowertoolsSubsystem,
+    requirements: Tuple[str, ...],
+) -> None:
+    """Fail when first-party code uses a Powertools feature whose extra is in neither the ZIP, its
+    layers nor the runtime: otherwise the function fails at cold start in AWS."""
+    metadata = deps.metadata.get(powertools_extras.POWERTOOLS_DISTRIBUTION)
+    if metadata is None:
+        return
+    available = set(carry) | set(subsystem.runtime_provided_names())
+    for layer in layers:
+        available.update(layer.distributions)
+    declared = set()
+    for requirement in requirements:
+        match = _POWERTOOLS_EXTRAS.match(requirement)
+        if match:
+            declared.update(e.strip() for e in match.group(1).split(",") if e.strip())
+    files = {
+        path: content.decode("utf-8", errors="replace")
+        for path, content in sources.items()
+        if path.endswith(".py")
+    }
+    try:
+        powertools_extras.check_extras(files, metadata, available, str(address), sorted(declared))
+    except powertools_extras.MissingPowertoolsExtraError as e:
+        raise PowertoolsPackageError(str(e))
+
+
 async def _check_handler_file(field_set: PowertoolsFunctionFieldSet) -> None:
     """A missing handler file named in `file.py:func` form gets the plugin's message, before
     Pants' handler dependency inference fails on the same glob with a generic one."""
@@ -743,6 +781,10 @@ async def package_powertools_function(
     except layering.LayerConflictError as e:
         raise PowertoolsPackageError(str(e))
     dropped = sorted(set(deps.distributions) - set(carry))
+    if not public_layers:
+        _check_powertools_extras(
+            address, sources_by_path, deps, carry, layers, subsystem, needs.requirements
+        )
     compile_runtime = runtime if _compile(field_set.compile_bytecode.value, subsystem) else None
 
     # The third-party part: cached across code edits.

@@ -63,18 +63,30 @@ EXTRA_RULES: Tuple[ExtraRule, ...] = (
     ExtraRule("enable_validation=True", "parser", "Event handler data validation"),
     ExtraRule("enable_swagger()", "parser", "Event handler Swagger UI"),
     # The openapi package itself is light; these user-facing modules import pydantic.
-    ExtraRule("aws_lambda_powertools.event_handler.openapi.params", "parser", "Event handler OpenAPI"),
-    ExtraRule("aws_lambda_powertools.event_handler.openapi.models", "parser", "Event handler OpenAPI"),
-    ExtraRule("aws_lambda_powertools.event_handler.openapi.encoders", "parser", "Event handler OpenAPI"),
+    ExtraRule(
+        "aws_lambda_powertools.event_handler.openapi.params", "parser", "Event handler OpenAPI"
+    ),
+    ExtraRule(
+        "aws_lambda_powertools.event_handler.openapi.models", "parser", "Event handler OpenAPI"
+    ),
+    ExtraRule(
+        "aws_lambda_powertools.event_handler.openapi.encoders", "parser", "Event handler OpenAPI"
+    ),
     ExtraRule(
         "aws_lambda_powertools.event_handler.middlewares.openapi_validation",
         "parser",
         "Event handler data validation",
     ),
     # BedrockAgentResolver validates by default (enable_validation defaults to True).
-    ExtraRule("aws_lambda_powertools.event_handler.BedrockAgentResolver", "parser", "Bedrock Agent resolver"),
     ExtraRule(
-        "aws_lambda_powertools.event_handler.bedrock_agent.BedrockAgentResolver", "parser", "Bedrock Agent resolver"
+        "aws_lambda_powertools.event_handler.BedrockAgentResolver",
+        "parser",
+        "Bedrock Agent resolver",
+    ),
+    ExtraRule(
+        "aws_lambda_powertools.event_handler.bedrock_agent.BedrockAgentResolver",
+        "parser",
+        "Bedrock Agent resolver",
     ),
     ExtraRule(
         "aws_lambda_powertools.utilities.idempotency.serialization.pydantic",
@@ -82,7 +94,9 @@ EXTRA_RULES: Tuple[ExtraRule, ...] = (
         "Idempotency Pydantic serializer",
     ),
     ExtraRule(
-        "aws_lambda_powertools.utilities.kafka.serialization.pydantic", "parser", "Kafka consumer Pydantic serializer"
+        "aws_lambda_powertools.utilities.kafka.serialization.pydantic",
+        "parser",
+        "Kafka consumer Pydantic serializer",
     ),
     # fastjsonschema
     ExtraRule("aws_lambda_powertools.utilities.validation", "validation", "Validation"),
@@ -99,13 +113,27 @@ EXTRA_RULES: Tuple[ExtraRule, ...] = (
     ExtraRule("aws_lambda_powertools.utilities.feature_flags", "aws-sdk", "Feature flags"),
     ExtraRule("aws_lambda_powertools.utilities.streaming", "aws-sdk", "Streaming"),
     ExtraRule(
-        "aws_lambda_powertools.utilities.circuit_breaker.persistence", "aws-sdk", "Circuit breaker persistence"
+        "aws_lambda_powertools.utilities.circuit_breaker.persistence",
+        "aws-sdk",
+        "Circuit breaker persistence",
     ),
     # redis at import (also needs aws-sdk: the idempotency package imports DynamoDB first)
-    ExtraRule("aws_lambda_powertools.utilities.idempotency.persistence.redis", "redis", "Idempotency with Redis"),
-    ExtraRule("aws_lambda_powertools.utilities.idempotency.persistence.cache", "redis", "Idempotency with Redis"),
+    ExtraRule(
+        "aws_lambda_powertools.utilities.idempotency.persistence.redis",
+        "redis",
+        "Idempotency with Redis",
+    ),
+    ExtraRule(
+        "aws_lambda_powertools.utilities.idempotency.persistence.cache",
+        "redis",
+        "Idempotency with Redis",
+    ),
     # Kafka deserializers are imported lazily from the SchemaConfig schema type.
-    ExtraRule("aws_lambda_powertools.utilities.kafka.deserializer.avro", "kafka-consumer-avro", "Kafka consumer (Avro)"),
+    ExtraRule(
+        "aws_lambda_powertools.utilities.kafka.deserializer.avro",
+        "kafka-consumer-avro",
+        "Kafka consumer (Avro)",
+    ),
     ExtraRule("value_schema_type='AVRO'", "kafka-consumer-avro", "Kafka consumer (Avro)"),
     ExtraRule("key_schema_type='AVRO'", "kafka-consumer-avro", "Kafka consumer (Avro)"),
     ExtraRule(
@@ -113,15 +141,23 @@ EXTRA_RULES: Tuple[ExtraRule, ...] = (
         "kafka-consumer-protobuf",
         "Kafka consumer (Protobuf)",
     ),
-    ExtraRule("value_schema_type='PROTOBUF'", "kafka-consumer-protobuf", "Kafka consumer (Protobuf)"),
+    ExtraRule(
+        "value_schema_type='PROTOBUF'", "kafka-consumer-protobuf", "Kafka consumer (Protobuf)"
+    ),
     ExtraRule("key_schema_type='PROTOBUF'", "kafka-consumer-protobuf", "Kafka consumer (Protobuf)"),
     # auth_alpha packages re-export lazily (module __getattr__): only these names need the extra.
     ExtraRule("aws_lambda_powertools.utilities.auth_alpha.JWTVerifier", "jwt", "JWT verification"),
-    ExtraRule("aws_lambda_powertools.utilities.auth_alpha.jwt.JWTVerifier", "jwt", "JWT verification"),
+    ExtraRule(
+        "aws_lambda_powertools.utilities.auth_alpha.jwt.JWTVerifier", "jwt", "JWT verification"
+    ),
     ExtraRule("aws_lambda_powertools.utilities.auth_alpha.jwt.verifier", "jwt", "JWT verification"),
     ExtraRule("aws_lambda_powertools.utilities.auth_alpha.OAuth2Client", "oauth2", "OAuth2 client"),
-    ExtraRule("aws_lambda_powertools.utilities.auth_alpha.oauth2.OAuth2Client", "oauth2", "OAuth2 client"),
-    ExtraRule("aws_lambda_powertools.utilities.auth_alpha.oauth2.client", "oauth2", "OAuth2 client"),
+    ExtraRule(
+        "aws_lambda_powertools.utilities.auth_alpha.oauth2.OAuth2Client", "oauth2", "OAuth2 client"
+    ),
+    ExtraRule(
+        "aws_lambda_powertools.utilities.auth_alpha.oauth2.client", "oauth2", "OAuth2 client"
+    ),
 )
 
 # Kinds that `powertools_imports` reports but that never run in Lambda.
@@ -143,7 +179,9 @@ def _keyword_triggers() -> Dict[str, FrozenSet[str]]:
 
 
 _KEYWORD_TRIGGERS = _keyword_triggers()
-_CALL_TRIGGERS: FrozenSet[str] = frozenset(r.trigger[:-2] for r in EXTRA_RULES if r.trigger.endswith("()"))
+_CALL_TRIGGERS: FrozenSet[str] = frozenset(
+    r.trigger[:-2] for r in EXTRA_RULES if r.trigger.endswith("()")
+)
 
 
 def rules_for(what: str) -> List[ExtraRule]:
@@ -168,7 +206,9 @@ def normalize_name(name: str) -> str:
 
 
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-_EXTRA_IN_MARKER = re.compile(r"""\bextra\s*==\s*["']([^"']+)["']|["']([^"']+)["']\s*==\s*extra\b""")
+_EXTRA_IN_MARKER = re.compile(
+    r"""\bextra\s*==\s*["']([^"']+)["']|["']([^"']+)["']\s*==\s*extra\b"""
+)
 
 
 def extras_requirements(metadata_text: str) -> Dict[str, List[str]]:
@@ -267,7 +307,11 @@ class _ImportFinder(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        name = (
+            func.attr
+            if isinstance(func, ast.Attribute)
+            else func.id if isinstance(func, ast.Name) else None
+        )
         if name in _CALL_TRIGGERS:
             self.calls.append((f"{name}()", node.lineno, "call"))
         for keyword in node.keywords:
@@ -325,7 +369,11 @@ def _scan_tokens(source: str) -> Tuple[List[Tuple[str, int, str]], List[Tuple[st
             following = statement[index + 1 : index + 3]
             if token.string in _CALL_TRIGGERS and following and following[0].string == "(":
                 calls.append((f"{token.string}()", token.start[0], "call"))
-            if token.string in _KEYWORD_TRIGGERS and len(following) == 2 and following[0].string == "=":
+            if (
+                token.string in _KEYWORD_TRIGGERS
+                and len(following) == 2
+                and following[0].string == "="
+            ):
                 value = following[1].string
                 if following[1].type == tokenize.STRING:
                     try:
@@ -346,7 +394,12 @@ def _scan_tokens(source: str) -> Tuple[List[Tuple[str, int, str]], List[Tuple[st
             ):
                 flush()
                 statement = []
-            elif token.type not in (tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT):
+            elif token.type not in (
+                tokenize.COMMENT,
+                tokenize.NL,
+                tokenize.INDENT,
+                tokenize.DEDENT,
+            ):
                 statement.append(token)
     except (tokenize.TokenError, IndentationError, SyntaxError):
         flush()
@@ -452,13 +505,19 @@ def find_missing_extras(
                 missing = tuple(name for name in requirements[rule.extra] if name not in available)
                 if missing:
                     reported.add(rule.extra)
-                    problems.append(MissingExtra(path, line, what, rule.feature, rule.extra, missing))
+                    problems.append(
+                        MissingExtra(path, line, what, rule.feature, rule.extra, missing)
+                    )
     return problems
 
 
-def suggested_requirement(problems: Iterable[MissingExtra], declared_extras: Collection[str] = ()) -> str:
+def suggested_requirement(
+    problems: Iterable[MissingExtra], declared_extras: Collection[str] = ()
+) -> str:
     """`aws-lambda-powertools[...]` with the extras already declared plus the missing ones."""
-    extras = {normalize_name(extra) for extra in declared_extras} | {problem.extra for problem in problems}
+    extras = {normalize_name(extra) for extra in declared_extras} | {
+        problem.extra for problem in problems
+    }
     return f"{POWERTOOLS_DISTRIBUTION}[{','.join(sorted(extras))}]"
 
 
@@ -479,4 +538,6 @@ def check_extras(
     """
     problems = find_missing_extras(files, metadata_text, available_distributions)
     if problems:
-        raise MissingPowertoolsExtraError(target, problems, suggested_requirement(problems, declared_extras))
+        raise MissingPowertoolsExtraError(
+            target, problems, suggested_requirement(problems, declared_extras)
+        )
