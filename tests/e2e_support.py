@@ -294,3 +294,115 @@ def hash_based_pycs(zf: zipfile.ZipFile) -> Dict[str, str]:
             if parse_pyc_header(zf.read(name)).flags & 0b01:
                 pairs[name] = source
     return pairs
+
+
+def elf_entries(zf: zipfile.ZipFile) -> Dict[str, ElfHeader]:
+    """{entry: ELF header} of every ELF file in the ZIP, whatever its name."""
+    found = {}
+    for info in zf.infolist():
+        if info.filename.endswith("/"):
+            continue
+        header = parse_elf_header(zf.read(info.filename))
+        if header is not None:
+            found[info.filename] = header
+    return found
+
+
+def native_code_problems(zf: zipfile.ZipFile, arch: str) -> Dict[str, str]:
+    """ELF files that Lambda's `arch` could not load as extension modules: not named `.so`, not
+    a 64-bit shared object, or built for another machine."""
+    problems = {}
+    for name, header in elf_entries(zf).items():
+        if not name.endswith(".so"):
+            problems[name] = "ELF file not named .so"
+        elif header.machine != ELF_MACHINE[arch]:
+            problems[name] = "e_machine %d, %s needs %d" % (header.machine, arch, ELF_MACHINE[arch])
+        elif header.elf_class != ELF_CLASS_64 or header.elf_type != ELF_TYPE_SHARED:
+            problems[name] = "ELF class %d type %d" % (header.elf_class, header.elf_type)
+    return problems
+
+
+def zip_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(str(path), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def extract_cached(zip_path: Path, cache_root: Path) -> Path:
+    """Extracts a ZIP (with `extract`) into `cache_root/<sha256 prefix>` unless that tree
+    already exists; a tree is only published (renamed into place) once complete."""
+    dest = cache_root / zip_sha256(zip_path)[:16]
+    if not dest.is_dir():
+        partial = cache_root / (dest.name + ".partial-%d" % os.getpid())
+        shutil.rmtree(str(partial), ignore_errors=True)
+        extract(zip_path, partial)
+        os.replace(str(partial), str(dest))
+    return dest
+
+
+# ---------------------------------------------------------------------------------------------
+# The interpreter and what the python3.12 runtime provides besides the layers.
+# ---------------------------------------------------------------------------------------------
+
+PIP_TIMEOUT = 600
+
+
+def require_runtime_python() -> str:
+    """`find_runtime_python()`, or an AssertionError that says what was tried and the fix."""
+    python, tried = find_runtime_python()
+    assert python is not None, (
+        "No CPython %d.%d (the %s runtime's version) found; tried: %s. Install one, e.g. "
+        "`pyenv install %d.%d`." % (RUNTIME_VERSION + (RUNTIME, "; ".join(tried)) + RUNTIME_VERSION)
+    )
+    return python
+
+
+def pip_install(python: str, args: List[str], timeout: int = PIP_TIMEOUT) -> None:
+    """`python -m pip install` from PyPI, wheels only, ignoring the user's pip configuration."""
+    proc = subprocess.run(
+        [python, "-m", "pip", "install", "--isolated", "--disable-pip-version-check",
+         "--no-input", "--quiet", "--only-binary=:all:", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+        env={"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/")},
+    )
+    assert proc.returncode == 0, proc.stdout.decode(errors="replace")
+
+
+def runtime_provided_requirements(layer_zip: Path) -> List[str]:
+    """The unconditional requirements of the layer's distributions that the runtime provides."""
+    requirements = []
+    with zipfile.ZipFile(str(layer_zip)) as zf:
+        for name in zf.namelist():
+            if not name.endswith(".dist-info/METADATA") or name.count("/") != 2:
+                continue
+            for line in zf.read(name).decode("utf-8").splitlines():
+                if not line.startswith("Requires-Dist:"):
+                    continue
+                requirement = line[len("Requires-Dist:"):].strip()
+                if "extra ==" in requirement.replace("extra==", "extra =="):
+                    continue
+                dist = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement).group(0)
+                if canonicalize(dist) in RUNTIME_PROVIDED_DISTS:
+                    requirements.append(requirement)
+    return sorted(set(requirements))
+
+
+def install_runtime_provided(python: str, layer_zip: Path, dest: Path) -> Path:
+    """What Lambda's runtime provides after the layers (its boto3, botocore, jmespath, ...) and
+    the layer therefore leaves out, installed with pip from PyPI into `dest`. Only
+    runtime-provided distributions may come in: nothing here may stand in for something the
+    layer should have carried."""
+    requirements = runtime_provided_requirements(layer_zip)
+    assert any(r.startswith("jmespath") for r in requirements), requirements
+    pip_install(python, ["--target", str(dest), *requirements])
+    installed = set(dist_info_dirs([p.name + "/" for p in dest.iterdir()]))
+    assert installed and installed <= RUNTIME_PROVIDED_DISTS, sorted(installed)
+    return dest
+
+
+def sqs_message_ids(event_name: str) -> List[str]:
+    """The messageId of each record of a sample SQS event of sqs_batch, in order."""
+    with open(str(events_dir("sqs_batch") / (event_name + ".json"))) as f:
+        return [record["messageId"] for record in json.load(f)["Records"]]

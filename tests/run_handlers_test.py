@@ -15,7 +15,6 @@ a JSON file; the Powertools Logger writes its JSON lines to stdout.
 
 import json
 import os
-import re
 import subprocess
 import zipfile
 from pathlib import Path
@@ -26,19 +25,17 @@ import pytest
 from tests.e2e_support import (
     FUNCTIONS,
     LAYER_ZIPS,
-    RUNTIME_PROVIDED_DISTS,
     artifact,
-    canonicalize,
-    dist_info_dirs,
     events_dir,
     extract,
-    find_runtime_python,
     hash_based_pycs,
+    install_runtime_provided,
     parse_elf_header,
+    require_runtime_python,
+    sqs_message_ids,
 )
 
 RUN_TIMEOUT = 180
-PIP_TIMEOUT = 600
 
 DRIVER = r'''
 import importlib
@@ -143,14 +140,7 @@ class Run(NamedTuple):
 
 @pytest.fixture(scope="module")
 def python312():
-    python, tried = find_runtime_python()
-    if python is None:
-        pytest.fail(
-            "No CPython 3.12 (the python3.12 runtime's version) found; tried: "
-            + "; ".join(tried)
-            + ". Install one, e.g. `pyenv install 3.12`."
-        )
-    return python
+    return require_runtime_python()
 
 
 @pytest.fixture(scope="module")
@@ -176,46 +166,12 @@ def tasks(workdir):
     return dirs
 
 
-def _runtime_requirements(layer_zip: Path) -> List[str]:
-    """The unconditional requirements of the layer's distributions that the runtime provides."""
-    requirements = []
-    with zipfile.ZipFile(str(layer_zip)) as zf:
-        for name in zf.namelist():
-            if not name.endswith(".dist-info/METADATA") or name.count("/") != 2:
-                continue
-            for line in zf.read(name).decode("utf-8").splitlines():
-                if not line.startswith("Requires-Dist:"):
-                    continue
-                requirement = line[len("Requires-Dist:"):].strip()
-                if "extra ==" in requirement.replace("extra==", "extra =="):
-                    continue
-                dist = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement).group(0)
-                if canonicalize(dist) in RUNTIME_PROVIDED_DISTS:
-                    requirements.append(requirement)
-    return sorted(set(requirements))
-
-
 @pytest.fixture(scope="module")
 def runtime_dir(python312, workdir):
     """What Lambda's python3.12 runtime provides after the layers (its boto3, botocore,
     jmespath, ...): the layer leaves them out, so they must come from somewhere here too.
     Installed with pip from PyPI, once per test module."""
-    requirements = _runtime_requirements(artifact(LAYER_ZIPS["x86_64"]))
-    assert any(r.startswith("jmespath") for r in requirements), requirements
-    dest = workdir / "runtime"
-    proc = subprocess.run(
-        [python312, "-m", "pip", "install", "--isolated", "--disable-pip-version-check",
-         "--no-input", "--quiet", "--only-binary=:all:", "--target", str(dest),
-         *requirements],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=PIP_TIMEOUT,
-        env={"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/")},
-    )
-    assert proc.returncode == 0, proc.stdout.decode(errors="replace")
-    # Only runtime-provided distributions came in: nothing here may stand in for something
-    # the layer should have carried.
-    installed = set(dist_info_dirs([p.name + "/" for p in dest.iterdir()]))
-    assert installed and installed <= RUNTIME_PROVIDED_DISTS, sorted(installed)
-    return dest
+    return install_runtime_provided(python312, artifact(LAYER_ZIPS["x86_64"]), workdir / "runtime")
 
 
 def _run(python312, workdir, function, task, opt, runtime, invocations) -> Run:
@@ -398,18 +354,13 @@ def sqs_run(python312, workdir, tasks, opt, runtime_dir):
                 SQS_BATCH_EVENTS)
 
 
-def _sqs_ids(event_name: str) -> List[str]:
-    with open(str(events_dir("sqs_batch") / (event_name + ".json"))) as f:
-        return [record["messageId"] for record in json.load(f)["Records"]]
-
-
 def test_sqs_batch_reports_only_the_bad_records(sqs_run):
     assert "import_error" not in sqs_run.result, sqs_run.result["import_error"]
     assert sqs_run.result["handler_is_source_handler"] is True
     r = _responses(sqs_run)
     assert r["order_placed"] == {"batchItemFailures": []}
 
-    ids = _sqs_ids("order_placed_batch")
+    ids = sqs_message_ids("order_placed_batch")
     assert len(ids) == 5
     # Records 3-5 are bad: malformed JSON, schema-invalid, unknown SKU (see the event file).
     assert r["order_placed_batch"] == {
@@ -418,7 +369,7 @@ def test_sqs_batch_reports_only_the_bad_records(sqs_run):
 
 
 def test_sqs_batch_logs_structured_json(sqs_run, tasks, opt, runtime_dir):
-    ids = _sqs_ids("order_placed_batch")
+    ids = sqs_message_ids("order_placed_batch")
     reserved = [log for log in sqs_run.logs if log.get("message") == "Stock reserved"]
     assert [(log["message_id"], log["order_id"]) for log in reserved] == [
         (ids[0], "ord-2001"),  # from order_placed.json (same record)

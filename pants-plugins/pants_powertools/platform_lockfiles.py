@@ -253,12 +253,24 @@ def explain_resolve_failure(pex_output: str, platforms: Sequence[Platform]) -> O
         return None
     req = match.group("req")
     project = re.split(r"[<>=!~;\[ ]", req, 1)[0]
-    versions = match.groupdict().get("versions")
+    versions = (match.groupdict().get("versions") or "").strip()
     failing = _failing_platforms(pex_output, platforms)
     where = ", ".join("{} {}".format(r, a) for r, a in failing) if failing else "the Lambda platforms"
+    python_mismatch = _requires_python(pex_output, req)
+    if python_mismatch:
+        return (
+            "{req} cannot run on {where}: it declares Requires-Python {spec}.\n\n"
+            "To fix it: choose a newer `runtime`, or pin an older version of {project} that "
+            "supports this runtime's Python.".format(
+                req=req, where=where, spec=python_mismatch, project=project
+            )
+        )
+    shown = versions.split(", ")
+    if len(shown) > 8:
+        versions = "…, " + ", ".join(shown[-8:])
     tried = (
-        "the versions on the index ({}) have no wheel".format(versions.strip())
-        if versions and versions.strip() not in ("", "none")
+        "the versions on the index ({}) have no wheel".format(versions)
+        if versions not in ("", "none")
         else "no version with a compatible wheel exists"
     )
     return (
@@ -271,6 +283,24 @@ def explain_resolve_failure(pex_output: str, platforms: Sequence[Platform]) -> O
             req=req, project=project, where=where, tried=tried
         )
     )
+
+
+_IGNORED_FOR_PYTHON = re.compile(
+    r"Ignored the following versions that require a different python version: (?P<list>.*)"
+)
+
+
+def _requires_python(pex_output: str, req: str) -> Optional[str]:
+    """The Requires-Python of the pinned version, when pip skipped it for the Python version."""
+    pinned = re.search(r"==\s*([^\s,;]+)$", req)
+    match = _IGNORED_FOR_PYTHON.search(pex_output)
+    if not pinned or not match:
+        return None
+    for entry in match.group("list").split(";"):
+        version, _, spec = entry.strip().partition(" Requires-Python ")
+        if version == pinned.group(1):
+            return spec.strip()
+    return None
 
 
 def _failing_platforms(pex_output: str, platforms: Sequence[Platform]) -> List[Platform]:

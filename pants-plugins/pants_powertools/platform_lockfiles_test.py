@@ -97,3 +97,26 @@ def test_explain_resolve_failure() -> None:
     assert "docopt==0.6.2" in message and "python3.12 x86_64" in message and "arm64" not in message
     assert "pin an older version of docopt that" in message and "runtime" in message
     assert explain_resolve_failure("some other failure", [("python3.12", "x86_64")]) is None
+
+
+PEX_PYTHON_OUTPUT = """pid 1 -> /x/pex download --dest /tmp/t/cp39-cp39-manylinux_2_26_x86_64 aws-lambda-powertools==3.37.0 exited with 1 and STDERR:
+ERROR: Ignored the following versions that require a different python version: 3.36.0 Requires-Python <4.0.0,>=3.10; 3.37.0 Requires-Python <4.0.0,>=3.10
+ERROR: Could not find a version that satisfies the requirement aws-lambda-powertools==3.37.0 (from versions: 0.1.0, 0.3.0, 0.3.1, 0.4.0, 0.5.0, 0.6.0, 0.6.1, 0.6.2, 0.6.3, 0.7.0, 3.23.1a8)
+ERROR: No matching distribution found for aws-lambda-powertools==3.37.0
+"""
+
+
+def test_explain_requires_python() -> None:
+    message = explain_resolve_failure(PEX_PYTHON_OUTPUT, [("python3.9", "x86_64")])
+    assert message is not None
+    assert "aws-lambda-powertools==3.37.0 cannot run on python3.9 x86_64" in message
+    assert "Requires-Python <4.0.0,>=3.10" in message and "newer `runtime`" in message
+
+
+def test_long_version_lists_are_shortened() -> None:
+    output = PEX_PYTHON_OUTPUT.replace("3.37.0 Requires", "3.37.1 Requires").replace(
+        "cp39-cp39-manylinux_2_26", "cp312-cp312-manylinux_2_34"
+    )
+    message = explain_resolve_failure(output, [("python3.12", "x86_64")])
+    assert message is not None
+    assert "…, 0.4.0, 0.5.0" in message and "0.3.1" not in message
