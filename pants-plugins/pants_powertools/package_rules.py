@@ -427,6 +427,8 @@ class LayerArtifact:
     unzipped_size: int
     distributions: FrozenDict[str, str]
     distribution_sizes: FrozenDict[str, int]
+    # The METADATA headers of the Powertools the layer carries, for the extras check.
+    powertools_metadata: Optional[str] = None
 
 
 async def _first_party_sources(address: Address) -> StrippedPythonSourceFiles:
@@ -510,6 +512,7 @@ async def build_layer_artifact(
         unzipped_size=layer_manifest["unzipped_size"],
         distributions=FrozenDict(report["distributions"]),  # type: ignore[arg-type]
         distribution_sizes=FrozenDict(report["distribution_sizes"]),  # type: ignore[arg-type]
+        powertools_metadata=deps.metadata.get(powertools_extras.POWERTOOLS_DISTRIBUTION),
     )
 
 
@@ -619,7 +622,10 @@ def _check_powertools_extras(
 ) -> None:
     """Fail when first-party code uses a Powertools feature whose extra is in neither the ZIP, its
     layers nor the runtime: otherwise the function fails at cold start in AWS."""
-    metadata = deps.metadata.get(powertools_extras.POWERTOOLS_DISTRIBUTION)
+    # Powertools may reach the function only through a layer.
+    candidates = [deps.metadata.get(powertools_extras.POWERTOOLS_DISTRIBUTION)]
+    candidates += [layer.powertools_metadata for layer in layers]
+    metadata = next((m for m in candidates if m), None)
     if metadata is None:
         return
     available = set(carry) | set(subsystem.runtime_provided_names())

@@ -11,8 +11,11 @@ from __future__ import annotations
 import warnings
 from typing import Dict, Iterable, List, Mapping, Set
 
-from packaging.markers import InvalidMarker, UndefinedEnvironmentName
-from packaging.requirements import InvalidRequirement, Requirement
+with warnings.catch_warnings():
+    # packaging 21.3 (Pants 2.17's) trips pyparsing's deprecation warnings on import.
+    warnings.simplefilter("ignore")
+    from packaging.markers import InvalidMarker, UndefinedEnvironmentName
+    from packaging.requirements import InvalidRequirement, Requirement
 
 from pants_powertools.runtimes import get_architecture, get_runtime
 
