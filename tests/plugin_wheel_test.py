@@ -1,0 +1,240 @@
+"""The plugin as its users get it: the `pants-powertools` wheel, loaded through `[GLOBAL].plugins`.
+
+`tests/BUILD` lists `pants-plugins:dist` in `runtime_package_dependencies`, so Pants builds the
+wheel and puts it at the sandbox root, next to the launcher and pants.toml (`//:launcher`).
+The first tests read the wheel itself; the last one is a consumption smoke test: a throwaway
+repository that knows the plugin only as that wheel locks a tiny requirement and packages a
+function with the launcher and real Pants (warm caches: about a minute of Pants start-ups).
+
+The scratch repository enables the plugin only through `plugins` (no `pythonpath`, and no
+`pants_powertools` in `backend_packages`), so its targets can only come from the wheel's
+`pantsbuild.plugin` entry points. Adding `pants_powertools` to `backend_packages` as well is
+harmless: Pants registers the same rules and target types once.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Dict, Iterator, List
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent  # The sandbox root (runtime packages, launcher).
+DIST_NAME = "pants-powertools"
+VERSION = "0.1.0"
+WHEEL = f"pants_powertools-{VERSION}-py3-none-any.whl"
+
+# The scratch repository's only requirement: small, pure Python, no dependencies of its own.
+REQUIREMENT = ("typing-extensions", "4.12.2")
+# pants.toml sections copied verbatim from this repository: the pex CLI pin the launcher builds
+# and checks, pip/interpreter settings Lambda locks need, interpreter search through pyenv.
+COPIED_SECTIONS = ("anonymous-telemetry", "python", "python-infer", "python-bootstrap", "pex-cli")
+
+HANDLER_SOURCE = '''\
+from typing_extensions import TypedDict
+
+
+class Greeting(TypedDict):
+    message: str
+
+
+def handler(event, context) -> Greeting:
+    return {"message": "hello " + event.get("name", "world")}
+'''
+
+FUNCTION_BUILD = """\
+python_sources()
+
+python_aws_lambda_powertools(
+    name="lambda",
+    handler="app.py:handler",
+    runtime="python3.12",
+    architecture="arm64",
+)
+"""
+
+
+def _wheel() -> Path:
+    path = ROOT / WHEEL
+    assert path.is_file(), (
+        f"{WHEEL} is missing from the test sandbox; is pants-plugins:dist listed in "
+        f"runtime_package_dependencies in tests/BUILD? Found: {sorted(os.listdir(ROOT))}"
+    )
+    return path
+
+
+def _dist_info(name: str) -> str:
+    with zipfile.ZipFile(_wheel()) as zf:
+        return zf.read(f"pants_powertools-{VERSION}.dist-info/{name}").decode()
+
+
+def test_wheel_holds_the_plugin_and_no_tests() -> None:
+    with zipfile.ZipFile(_wheel()) as zf:
+        names = zf.namelist()
+    modules = sorted(n for n in names if not n.startswith(f"pants_powertools-{VERSION}.dist-info/"))
+    assert all(n.startswith("pants_powertools/") and n.endswith(".py") for n in modules), modules
+    # artifact_zip.py is also read as data at run time (pkgutil.get_data) and run by a CPython
+    # of the Lambda runtime.
+    for module in ("__init__.py", "register.py", "artifact_zip.py", "package_rules.py"):
+        assert f"pants_powertools/{module}" in modules
+    assert not [n for n in modules if n.endswith("_test.py") or "conftest" in n]
+
+
+def test_wheel_metadata_requires_nothing_pants_provides() -> None:
+    metadata = email.message_from_string(_dist_info("METADATA"))
+    assert metadata["Name"] == DIST_NAME
+    assert metadata["Version"] == VERSION
+    # Pants (and the packaging it ships) is the host, never a dependency to install.
+    assert metadata.get_all("Requires-Dist") is None, metadata.get_all("Requires-Dist")
+    assert metadata["Requires-Python"] == ">=3.7,<3.10"
+
+
+def test_wheel_declares_the_pants_plugin_entry_points() -> None:
+    entry_points = _dist_info("entry_points.txt")
+    group = re.search(r"^\[pantsbuild\.plugin\]\n((?:[^\[\n].*\n?)*)", entry_points, re.M)
+    assert group, entry_points
+    declared = dict(
+        (key.strip(), value.strip())
+        for key, value in (line.split("=", 1) for line in group.group(1).splitlines() if line)
+    )
+    assert declared == {
+        "rules": "pants_powertools.register:rules",
+        "target_types": "pants_powertools.register:target_types",
+    }
+
+
+def _pants_toml_section(text: str, name: str) -> str:
+    match = re.search(r"^\[%s\]\n.*?(?=^\[|\Z)" % re.escape(name), text, re.M | re.S)
+    assert match, f"pants.toml has no [{name}] section"
+    return match.group(0).rstrip("\n") + "\n\n"
+
+
+def _scratch_pants_toml(wheel: Path) -> str:
+    ours = (ROOT / "pants.toml").read_text()
+    return (
+        "[GLOBAL]\n"
+        'pants_version = "2.17.1"\n'
+        'backend_packages = ["pants.backend.python"]\n'
+        f'plugins = ["{DIST_NAME} @ {wheel.as_uri()}"]\n\n'
+        + "".join(_pants_toml_section(ours, name) for name in COPIED_SECTIONS)
+        + "[python.resolves]\n"
+        'python-default = "3rdparty/python/python-default.lock"\n'
+    )
+
+
+def _scratch_repo(root: Path) -> Path:
+    repo = root / "repo"
+    (repo / "3rdparty/python").mkdir(parents=True)
+    (repo / "src/hello").mkdir(parents=True)
+    shutil.copy(ROOT / "pants", repo / "pants")
+    wheel = root / WHEEL
+    shutil.copy(_wheel(), wheel)
+    (repo / "pants.toml").write_text(_scratch_pants_toml(wheel))
+    (repo / "3rdparty/python/requirements.txt").write_text("%s==%s\n" % REQUIREMENT)
+    (repo / "3rdparty/python/BUILD").write_text('python_requirements(name="reqs")\n')
+    (repo / "src/hello/app.py").write_text(HANDLER_SOURCE)
+    (repo / "src/hello/BUILD").write_text(FUNCTION_BUILD)
+    return repo
+
+
+def _env() -> Dict[str, str]:
+    """What the launcher and Pants need, and nothing of this test's own Pants/pex run."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    for name in (
+        "HOME", "PYENV_ROOT", "XDG_CACHE_HOME", "PANTS_BOOTSTRAP_CACHE", "PANTS_BOOTSTRAP_PYTHON",
+        "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONFIG_FILE", "LANG", "LC_ALL",
+    ):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+def _pants(repo: Path, args: List[str]) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        ["bash", str(repo / "pants"), "--no-pantsd", *args],
+        cwd=repo,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, f"pants {' '.join(args)} failed:\n{result.stderr[-6000:]}"
+    return result
+
+
+@pytest.fixture
+def scratch_dir() -> Iterator[Path]:
+    """A private temporary folder. Not pytest's `tmp_path`: every new pytest session on the
+    machine prunes all but the newest three `/tmp/pytest-of-<user>/pytest-N` folders, and with
+    other test runs going on it deleted the scratch repository under a running Pants."""
+    path = Path(tempfile.mkdtemp(prefix="pants-powertools-plugin-wheel-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_scratch_repository_packages_a_function_with_the_wheel(scratch_dir: Path) -> None:
+    repo = _scratch_repo(scratch_dir)
+
+    _pants(repo, ["generate-lockfiles"])
+    lambda_lock = (repo / "3rdparty/python/python-default.lambda-platforms.lock").read_text()
+    assert "python3.12-arm64" in lambda_lock
+    assert '"%s==%s"' % REQUIREMENT in lambda_lock
+    assert (repo / "3rdparty/python/python-default.lock").is_file()
+
+    _pants(repo, ["package", "::"])
+    dist = repo / "dist"
+    assert sorted(str(p.relative_to(dist)) for p in dist.rglob("*") if p.is_file()) == [
+        "src.hello/lambda.lambda.json",
+        "src.hello/lambda.zip",
+    ]
+    zip_path = dist / "src.hello/lambda.zip"
+    with zipfile.ZipFile(zip_path) as zf:
+        files = sorted(n for n in zf.namelist() if not n.endswith("/"))
+    dist_info = "typing_extensions-%s.dist-info/" % REQUIREMENT[1]
+    assert [f for f in files if not f.startswith(dist_info)] == [
+        "hello/app.py",
+        "lambda_function.py",
+        "typing_extensions.py",
+    ]
+    assert dist_info + "METADATA" in files
+
+    data = zip_path.read_bytes()
+    manifest = json.loads((dist / "src.hello/lambda.lambda.json").read_text())
+    assert manifest["kind"] == "function"
+    assert manifest["artifact"] == "src.hello/lambda.zip"
+    assert manifest["runtime"] == "python3.12"
+    assert manifest["architectures"] == ["arm64"]
+    assert manifest["handler"] == "lambda_function.handler"
+    assert manifest["source_handler"] == "hello.app.handler"
+    assert manifest["distributions"] == {REQUIREMENT[0]: REQUIREMENT[1]}
+    assert manifest["layers"] == []
+    assert manifest["sha256"] == hashlib.sha256(data).hexdigest()
+    assert manifest["size"] == len(data)
+
+    # The ZIP is pure Python, so any CPython can import the handler straight from it.
+    call = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import lambda_function; "
+        "print(lambda_function.handler({'name': 'wheel'}, None)['message'])"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-S", "-c", call, str(zip_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PATH": os.environ.get("PATH", "")},
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "hello wheel"
