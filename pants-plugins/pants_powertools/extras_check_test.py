@@ -15,38 +15,26 @@ in the function's own requirement or in a layer.
 from __future__ import annotations
 
 import io
-import json
-import os
-import re
 import zipfile
-from pathlib import Path
 from textwrap import dedent
 from typing import Dict, List, Sequence
 
 import pytest
 
-from pants.backend.python import target_types_rules
-from pants.backend.python.dependency_inference import rules as dependency_inference_rules
-from pants.backend.python.target_types import (
-    PythonRequirementTarget,
-    PythonSourcesGeneratorTarget,
-    PythonSourceTarget,
-)
-from pants.backend.python.util_rules import pex, python_sources
 from pants.core.goals.generate_lockfiles import GenerateLockfileResult, UserGenerateLockfiles
 from pants.core.goals.package import BuiltPackage
-from pants.core.target_types import rules as core_target_types_rules
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
-from pants_powertools import platform_lockfiles, register
+from pants_powertools import platform_lockfiles
 from pants_powertools.lockfile_rules import (
     GenerateLambdaPlatformLockfile,
     LambdaLockNeedsRequest,
     RequestedLambdaPlatformResolveNames,
 )
+from pants_powertools.rule_runner_support import make_rule_runner
 from pants_powertools.package_rules import (
     PowertoolsFunctionFieldSet,
     PowertoolsLayerFieldSet,
@@ -56,51 +44,6 @@ from pants_powertools.platform_lockfiles import LockInputs
 
 POWERTOOLS = "aws-lambda-powertools==3.37.0"
 RESOLVE = "pt"
-
-# ---------------------------------------------------------------------------------------------
-# Options: the [pex-cli] pins come from the repository's pants.toml, the CLI from ./pants.
-# ---------------------------------------------------------------------------------------------
-
-_REPO_PANTS_TOML = Path(__file__).resolve().parent.parent.parent / "pants.toml"
-
-
-def _pex_cli_section() -> str:
-    lines = _REPO_PANTS_TOML.read_text().splitlines()
-    start = lines.index("[pex-cli]") + 1
-    section: List[str] = []
-    for line in lines[start:]:
-        if line.startswith("["):
-            break
-        section.append(line)
-    return "\n".join(section)
-
-
-def _runner_options() -> List[str]:
-    section = _pex_cli_section()
-    version_match = re.search(r'^version\s*=\s*"(?P<v>[^"]+)"', section, re.MULTILINE)
-    pins = re.findall(r'"(v[\w.]+\|\w+\|[0-9a-f]{64}\|[0-9]+)"', section)
-    template = os.environ.get("PANTS_PEX_CLI_URL_TEMPLATE", "")
-    assert version_match and pins, f"no [pex-cli] version/known_versions in {_REPO_PANTS_TOML}"
-    assert template, (
-        "Run this through `./pants test`: it builds the pex CLI and exports "
-        "PANTS_PEX_CLI_URL_TEMPLATE ([test].extra_env_vars)."
-    )
-    return [
-        "--pex-cli-version=" + version_match.group("v"),
-        "--pex-cli-known-versions=" + json.dumps(pins),
-        "--pex-cli-url-template=" + template,
-        "--python-pip-version=latest",
-        "--python-enable-resolves",
-        # Keeps requirement targets from depending on the (never generated) universal lockfile.
-        "--python-enable-lockfile-targets=false",
-        "--python-resolves=" + json.dumps({RESOLVE: f"3rdparty/{RESOLVE}.lock"}),
-        "--python-default-resolve=" + RESOLVE,
-        "--python-interpreter-constraints=['CPython>=3.9,<3.15']",
-        "--python-bootstrap-search-path=['<PATH>', '<PYENV>']",
-        "--python-infer-use-rust-parser",
-        "--source-root-patterns=['/src']",
-    ]
-
 
 # ---------------------------------------------------------------------------------------------
 # The workspace
@@ -194,15 +137,8 @@ WORKSPACE: Dict[str, str] = {
 
 @pytest.fixture(scope="module")
 def rule_runner() -> RuleRunner:
-    runner = RuleRunner(
-        isolated_local_store=True,
-        rules=[
-            *register.rules(),
-            *target_types_rules.rules(),
-            *dependency_inference_rules.rules(),
-            *python_sources.rules(),
-            *pex.rules(),
-            *core_target_types_rules(),
+    runner = make_rule_runner(
+        [
             QueryRule(UserGenerateLockfiles, [RequestedLambdaPlatformResolveNames]),
             QueryRule(GenerateLockfileResult, [GenerateLambdaPlatformLockfile]),
             QueryRule(LockInputs, [LambdaLockNeedsRequest]),
@@ -210,14 +146,10 @@ def rule_runner() -> RuleRunner:
             QueryRule(BuiltPackage, [PowertoolsLayerFieldSet]),
             QueryRule(DigestContents, [Digest]),
         ],
-        target_types=[
-            *register.target_types(),
-            PythonRequirementTarget,
-            PythonSourcesGeneratorTarget,
-            PythonSourceTarget,
-        ],
+        {RESOLVE: f"3rdparty/{RESOLVE}.lock"},
+        default_resolve=RESOLVE,
+        source_roots=["/src"],
     )
-    runner.set_options(_runner_options(), env_inherit={"PATH", "PYENV_ROOT", "HOME"})
     runner.write_files(WORKSPACE)
     # The single `pex3 lock create` of the module.
     generate = runner.request(

@@ -10,32 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-from pathlib import Path
 from textwrap import dedent
 from typing import Dict, Iterable, List, Mapping, Tuple
 
 import pytest
 
-from pants.backend.python import target_types_rules
-from pants.backend.python.dependency_inference import rules as dependency_inference_rules
-from pants.backend.python.target_types import (
-    PythonRequirementTarget,
-    PythonSourcesGeneratorTarget,
-    PythonSourceTarget,
-)
-from pants.backend.python.util_rules import pex, python_sources
 from pants.core.goals.generate_lockfiles import GenerateLockfileResult, UserGenerateLockfiles
 from pants.core.goals.package import BuiltPackage
-from pants.core.target_types import FileTarget
-from pants.core.target_types import rules as core_target_types_rules
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
-from pants_powertools import platform_lockfiles, register
+from pants_powertools import platform_lockfiles
 from pants_powertools.complete_platforms import complete_platform_json
 from pants_powertools.lockfile_rules import (
     AllLambdaLockNeeds,
@@ -45,12 +33,11 @@ from pants_powertools.lockfile_rules import (
 )
 from pants_powertools.package_rules import PowertoolsFunctionFieldSet
 from pants_powertools.platform_lockfiles import LockInputs
+from pants_powertools.rule_runner_support import make_rule_runner
 
 # ---------------------------------------------------------------------------------------------
 # The RuleRunner, configured like the repository's pants.toml.
 # ---------------------------------------------------------------------------------------------
-
-_PANTS_TOML = Path(__file__).resolve().parents[2] / "pants.toml"
 
 RESOLVES = {
     "lk-numpy": "3rdparty/lk-numpy.lock",
@@ -62,68 +49,18 @@ RESOLVES = {
 }
 
 
-def _pex_cli_options() -> List[str]:
-    """`[pex-cli]` exactly as pants.toml pins it (the `//:launcher` files target ships it)."""
-    text = _PANTS_TOML.read_text()
-    section = text.split("[pex-cli]", 1)[1].split("\n[", 1)[0]
-    version = re.search(r'^version\s*=\s*"([^"]+)"', section, re.M)
-    assert version, "pants.toml's [pex-cli] must pin a version"
-    known_versions = re.findall(r'"(v[^"|]+\|[^"|]+\|[0-9a-f]{64}\|\d+)"', section)
-    assert known_versions, "pants.toml's [pex-cli] must list known_versions"
-    url_template = os.environ.get("PANTS_PEX_CLI_URL_TEMPLATE")
-    assert url_template, (
-        "PANTS_PEX_CLI_URL_TEMPLATE is unset: run these tests through ./pants, which builds the "
-        "pex CLI from PyPI and exports it (see [test].extra_env_vars)."
-    )
-    return [
-        f"--pex-cli-version={version.group(1)}",
-        f"--pex-cli-known-versions={json.dumps(known_versions)}",
-        f"--pex-cli-url-template={url_template}",
-    ]
-
-
-def _options(resolves: Mapping[str, str]) -> List[str]:
-    return [
-        *_pex_cli_options(),
-        "--python-pip-version=latest",
-        "--python-enable-resolves",
-        # Requirement targets would otherwise depend on the resolves' universal lockfiles.
-        "--python-enable-lockfile-targets=false",
-        f"--python-resolves={json.dumps(dict(resolves))}",
-        "--python-interpreter-constraints=['CPython>=3.9,<3.15']",
-        "--python-bootstrap-search-path=['<PATH>', '<PYENV>']",
-        "--source-root-patterns=['/']",
-        "--python-infer-use-rust-parser",
-    ]
-
-
 @pytest.fixture(scope="module")
 def rule_runner() -> RuleRunner:
-    runner = RuleRunner(
-        # Every process really runs (the named caches still keep PyPI downloads).
-        isolated_local_store=True,
-        rules=[
-            *register.rules(),
-            *target_types_rules.rules(),
-            *dependency_inference_rules.rules(),
-            *python_sources.rules(),
-            *pex.rules(),
-            *core_target_types_rules(),
+    runner = make_rule_runner(
+        [
             QueryRule(AllLambdaLockNeeds, []),
             QueryRule(UserGenerateLockfiles, [RequestedLambdaPlatformResolveNames]),
             QueryRule(GenerateLockfileResult, [GenerateLambdaPlatformLockfile]),
             QueryRule(BuiltPackage, [PowertoolsFunctionFieldSet]),
             QueryRule(DigestContents, [Digest]),
         ],
-        target_types=[
-            *register.target_types(),
-            PythonRequirementTarget,
-            PythonSourcesGeneratorTarget,
-            PythonSourceTarget,
-            FileTarget,
-        ],
+        RESOLVES,
     )
-    runner.set_options(_options(RESOLVES), env_inherit={"PATH", "PYENV_ROOT", "HOME"})
     runner.write_files(FIXTURES)
     return runner
 

@@ -20,35 +20,25 @@ import shutil
 import stat
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from textwrap import dedent
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Type, Union
 
 import pytest
 
-from pants.backend.python import target_types_rules
-from pants.backend.python.dependency_inference import rules as dependency_inference_rules
-from pants.backend.python.target_types import (
-    PythonRequirementTarget,
-    PythonSourcesGeneratorTarget,
-    PythonSourceTarget,
-)
-from pants.backend.python.util_rules import pex, python_sources
 from pants.core.goals.generate_lockfiles import GenerateLockfileResult, UserGenerateLockfiles
 from pants.core.goals.package import BuiltPackage
-from pants.core.target_types import ResourcesGeneratorTarget, ResourceTarget
-from pants.core.target_types import rules as core_target_types_rules
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.target import InvalidTargetException
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
-from pants_powertools import platform_lockfiles, register
+from pants_powertools import platform_lockfiles
 from pants_powertools.lockfile_rules import (
     GenerateLambdaPlatformLockfile,
     RequestedLambdaPlatformResolveNames,
 )
+from pants_powertools.rule_runner_support import make_rule_runner
 from pants_powertools.package_rules import (
     PowertoolsFunctionFieldSet,
     PowertoolsLayerFieldSet,
@@ -60,48 +50,10 @@ from pants_powertools.target_types import PowertoolsLayer
 # The RuleRunner, configured like the repository's pants.toml.
 # ---------------------------------------------------------------------------------------------
 
-_PANTS_TOML = Path(__file__).resolve().parents[2] / "pants.toml"
-
 RESOLVES = {
     "pkg": "3rdparty/pkg.lock",
     "other": "3rdparty/other.lock",
 }
-
-
-def _pex_cli_options() -> List[str]:
-    """`[pex-cli]` exactly as pants.toml pins it (the `//:launcher` files target ships it)."""
-    text = _PANTS_TOML.read_text()
-    section = text.split("[pex-cli]", 1)[1].split("\n[", 1)[0]
-    version = re.search(r'^version\s*=\s*"([^"]+)"', section, re.M)
-    assert version, "pants.toml's [pex-cli] must pin a version"
-    known_versions = re.findall(r'"(v[^"|]+\|[^"|]+\|[0-9a-f]{64}\|\d+)"', section)
-    assert known_versions, "pants.toml's [pex-cli] must list known_versions"
-    url_template = os.environ.get("PANTS_PEX_CLI_URL_TEMPLATE")
-    assert url_template, (
-        "PANTS_PEX_CLI_URL_TEMPLATE is unset: run these tests through ./pants, which builds the "
-        "pex CLI from PyPI and exports it (see [test].extra_env_vars)."
-    )
-    return [
-        f"--pex-cli-version={version.group(1)}",
-        f"--pex-cli-known-versions={json.dumps(known_versions)}",
-        f"--pex-cli-url-template={url_template}",
-    ]
-
-
-def _options() -> List[str]:
-    return [
-        *_pex_cli_options(),
-        "--python-pip-version=latest",
-        "--python-enable-resolves",
-        # Requirement targets would otherwise depend on the resolves' universal lockfiles.
-        "--python-enable-lockfile-targets=false",
-        f"--python-resolves={json.dumps(RESOLVES)}",
-        "--python-default-resolve=pkg",
-        "--python-interpreter-constraints=['CPython>=3.9,<3.15']",
-        "--python-bootstrap-search-path=['<PATH>', '<PYENV>']",
-        "--python-infer-use-rust-parser",
-        "--source-root-patterns=['/src']",
-    ]
 
 
 FIXTURES: Dict[str, str] = {
@@ -218,32 +170,18 @@ def _lock(rule_runner: RuleRunner, python_resolve: str) -> None:
 
 @pytest.fixture(scope="module")
 def rule_runner() -> RuleRunner:
-    runner = RuleRunner(
-        # Every process really runs (the named caches still keep PyPI downloads).
-        isolated_local_store=True,
-        rules=[
-            *register.rules(),
-            *target_types_rules.rules(),
-            *dependency_inference_rules.rules(),
-            *python_sources.rules(),
-            *pex.rules(),
-            *core_target_types_rules(),
+    runner = make_rule_runner(
+        [
             QueryRule(UserGenerateLockfiles, [RequestedLambdaPlatformResolveNames]),
             QueryRule(GenerateLockfileResult, [GenerateLambdaPlatformLockfile]),
             QueryRule(BuiltPackage, [PowertoolsFunctionFieldSet]),
             QueryRule(BuiltPackage, [PowertoolsLayerFieldSet]),
             QueryRule(DigestContents, [Digest]),
         ],
-        target_types=[
-            *register.target_types(),
-            PythonRequirementTarget,
-            PythonSourcesGeneratorTarget,
-            PythonSourceTarget,
-            ResourcesGeneratorTarget,
-            ResourceTarget,
-        ],
+        RESOLVES,
+        default_resolve="pkg",
+        source_roots=["/src"],
     )
-    runner.set_options(_options(), env_inherit={"PATH", "PYENV_ROOT", "HOME"})
     runner.write_files(FIXTURES)
     # Pants keeps only the executable bit: the ZIP must say 0755 for it and 0644 for the rest.
     runner.chmod("src/fns/data/tool.sh", 0o750)

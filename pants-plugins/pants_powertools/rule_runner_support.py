@@ -1,0 +1,107 @@
+"""A RuleRunner set up like this repository's pants.toml, for the plugin's RuleRunner tests.
+
+The tests run the real pex against PyPI: the `[pex-cli]` pins are read from pants.toml (the
+`//:launcher` files target ships it) and the CLI itself comes from the file ./pants built, whose
+location reaches tests through `PANTS_PEX_CLI_URL_TEMPLATE` (`[test].extra_env_vars`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Iterable, List, Mapping, Optional
+
+from pants.backend.python import target_types_rules
+from pants.backend.python.dependency_inference import rules as dependency_inference_rules
+from pants.backend.python.target_types import (
+    PythonRequirementTarget,
+    PythonSourcesGeneratorTarget,
+    PythonSourceTarget,
+)
+from pants.backend.python.util_rules import pex, python_sources
+from pants.core.target_types import (
+    FileTarget,
+    ResourcesGeneratorTarget,
+    ResourceTarget,
+)
+from pants.core.target_types import rules as core_target_types_rules
+from pants.testutil.rule_runner import QueryRule, RuleRunner
+
+from pants_powertools import register
+
+PANTS_TOML = Path(__file__).resolve().parents[2] / "pants.toml"
+
+
+def pex_cli_options() -> List[str]:
+    """`[pex-cli]` exactly as pants.toml pins it."""
+    section = PANTS_TOML.read_text().split("[pex-cli]", 1)[1].split("\n[", 1)[0]
+    version = re.search(r'^version\s*=\s*"([^"]+)"', section, re.M)
+    assert version, "pants.toml's [pex-cli] must pin a version"
+    known_versions = re.findall(r'"(v[^"|]+\|[^"|]+\|[0-9a-f]{64}\|\d+)"', section)
+    assert known_versions, "pants.toml's [pex-cli] must list known_versions"
+    url_template = os.environ.get("PANTS_PEX_CLI_URL_TEMPLATE")
+    assert url_template, (
+        "PANTS_PEX_CLI_URL_TEMPLATE is unset: run these tests through ./pants, which builds the "
+        "pex CLI from PyPI and exports it (see [test].extra_env_vars)."
+    )
+    return [
+        f"--pex-cli-version={version.group(1)}",
+        f"--pex-cli-known-versions={json.dumps(known_versions)}",
+        f"--pex-cli-url-template={url_template}",
+    ]
+
+
+def options(
+    resolves: Mapping[str, str],
+    default_resolve: Optional[str] = None,
+    source_roots: Iterable[str] = ("/",),
+) -> List[str]:
+    return [
+        *pex_cli_options(),
+        "--python-pip-version=latest",
+        "--python-enable-resolves",
+        # Requirement targets would otherwise depend on the resolves' universal lockfiles.
+        "--python-enable-lockfile-targets=false",
+        f"--python-resolves={json.dumps(dict(resolves))}",
+        *([f"--python-default-resolve={default_resolve}"] if default_resolve else []),
+        "--python-interpreter-constraints=['CPython>=3.9,<3.15']",
+        "--python-bootstrap-search-path=['<PATH>', '<PYENV>']",
+        "--python-infer-use-rust-parser",
+        f"--source-root-patterns={json.dumps(list(source_roots))}",
+    ]
+
+
+def make_rule_runner(
+    query_rules: Iterable[QueryRule],
+    resolves: Mapping[str, str],
+    default_resolve: Optional[str] = None,
+    source_roots: Iterable[str] = ("/",),
+) -> RuleRunner:
+    # Every process really runs (the named caches still keep PyPI downloads).
+    runner = RuleRunner(
+        isolated_local_store=True,
+        rules=[
+            *register.rules(),
+            *target_types_rules.rules(),
+            *dependency_inference_rules.rules(),
+            *python_sources.rules(),
+            *pex.rules(),
+            *core_target_types_rules(),
+            *query_rules,
+        ],
+        target_types=[
+            *register.target_types(),
+            PythonRequirementTarget,
+            PythonSourcesGeneratorTarget,
+            PythonSourceTarget,
+            ResourcesGeneratorTarget,
+            ResourceTarget,
+            FileTarget,
+        ],
+    )
+    runner.set_options(
+        options(resolves, default_resolve, source_roots), env_inherit={"PATH", "PYENV_ROOT", "HOME"}
+    )
+    return runner
