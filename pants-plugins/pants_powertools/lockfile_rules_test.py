@@ -232,6 +232,14 @@ def _wrapped(error: ExecutionError) -> BaseException:
     assert len(error.wrapped_exceptions) == 1, error
     return error.wrapped_exceptions[0]
 
+def _packaging_error(rule_runner: RuleRunner, address: Address) -> BaseException:
+    """The error that packaging the function at `address` fails with (it must fail)."""
+    field_set = PowertoolsFunctionFieldSet.create(rule_runner.get_target(address))
+    with pytest.raises(ExecutionError) as exc_info:
+        rule_runner.request(BuiltPackage, [field_set])
+    return _wrapped(exc_info.value)
+
+
 
 # ---------------------------------------------------------------------------------------------
 # Tests
@@ -366,10 +374,7 @@ def test_stale_and_missing_locks_name_the_command(rule_runner: RuleRunner) -> No
             )
         }
     )
-    field_set = PowertoolsFunctionFieldSet.create(rule_runner.get_target(address))
-    with pytest.raises(ExecutionError) as exc_info:
-        rule_runner.request(BuiltPackage, [field_set])
-    error = _wrapped(exc_info.value)
+    error = _packaging_error(rule_runner, address)
     assert isinstance(error, LambdaPlatformLockError)
     message = str(error)
     assert "lk-small:fn" in message
@@ -385,10 +390,7 @@ def test_stale_and_missing_locks_name_the_command(rule_runner: RuleRunner) -> No
             )
         }
     )
-    field_set = PowertoolsFunctionFieldSet.create(rule_runner.get_target(address))
-    with pytest.raises(ExecutionError) as exc_info:
-        rule_runner.request(BuiltPackage, [field_set])
-    message = str(_wrapped(exc_info.value))
+    message = str(_packaging_error(rule_runner, address))
     assert "lk-small:fn" in message
     assert "platforms not in the lock: python3.12 arm64" in message
     assert "`pants generate-lockfiles --resolve=lk-small-lambda-platforms`" in message
@@ -396,10 +398,7 @@ def test_stale_and_missing_locks_name_the_command(rule_runner: RuleRunner) -> No
 
 def test_missing_lock_names_the_command(rule_runner: RuleRunner) -> None:
     address = Address("lk-nolock", target_name="fn")
-    field_set = PowertoolsFunctionFieldSet.create(rule_runner.get_target(address))
-    with pytest.raises(ExecutionError) as exc_info:
-        rule_runner.request(BuiltPackage, [field_set])
-    error = _wrapped(exc_info.value)
+    error = _packaging_error(rule_runner, address)
     assert isinstance(error, LambdaPlatformLockError)
     message = str(error)
     assert "lk-nolock:fn" in message
@@ -436,9 +435,6 @@ def test_custom_complete_platform_is_locked_and_used(rule_runner: RuleRunner) ->
 
     # Editing the platform file makes the lock stale, with the command to run.
     rule_runner.write_files({"lk-custom/cp.json": complete_platform_json("python3.10", "arm64")})
-    field_set = PowertoolsFunctionFieldSet.create(rule_runner.get_target(address))
-    with pytest.raises(ExecutionError) as exc_info:
-        rule_runner.request(BuiltPackage, [field_set])
-    message = str(_wrapped(exc_info.value))
+    message = str(_packaging_error(rule_runner, address))
     assert "complete_platforms files not in the lock" in message
     assert "`pants generate-lockfiles --resolve=lk-custom-lambda-platforms`" in message
