@@ -453,9 +453,16 @@ async def build_layer_artifact(
     sources = await _first_party_sources(request.address)
     lock = await Get(PlatformLock, PlatformLockRequest(needs.python_resolve))
     _check_lock(request.address, lock, needs)
-    deps = await Get(
-        DepsTree, DepsTreeRequest(needs.python_resolve, needs.requirements, runtime, arch)
-    )
+    compile_runtime = runtime if _compile(tgt[CompileBytecodeField].value, subsystem) else None
+    deps_request = DepsTreeRequest(needs.python_resolve, needs.requirements, runtime, arch)
+    if compile_runtime:
+        # Look the compiling interpreter up while the wheels install, not after.
+        deps, _ = await MultiGet(
+            Get(DepsTree, DepsTreeRequest, deps_request),
+            Get(RuntimeInterpreter, RuntimeInterpreterRequest(compile_runtime, request.address)),
+        )
+    else:
+        deps = await Get(DepsTree, DepsTreeRequest, deps_request)
     srcs = await Get(Digest, AddPrefix(sources.stripped_source_files.snapshot.digest, _DEPS_DIR))
     input_digest = await Get(Digest, MergeDigests([deps.digest, srcs]))
     path = _artifact_path(tgt[OutputPathField], arch)
@@ -475,7 +482,7 @@ async def build_layer_artifact(
             ),
             output=path,
             description=f"Write layer {path}",
-            compile_runtime=runtime if _compile(tgt[CompileBytecodeField].value, subsystem) else None,
+            compile_runtime=compile_runtime,
             target=request.address,
         ),
     )
