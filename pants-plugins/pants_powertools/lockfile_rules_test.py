@@ -32,6 +32,7 @@ from pants_powertools.lockfile_rules import (
     RequestedLambdaPlatformResolveNames,
 )
 from pants_powertools.package_rules import PowertoolsFunctionFieldSet
+from pants_powertools.layering import canonicalize_name
 from pants_powertools.platform_lockfiles import LockInputs
 from pants_powertools.rule_runner_support import make_rule_runner
 
@@ -192,7 +193,7 @@ def _locked_requirement(lock_text: str, platform_key: str, project: str) -> Dict
         if "-".join(resolve["platform_tag"]) != platform_key:
             continue
         for req in resolve["locked_requirements"]:
-            if platform_lockfiles.canonical_name(req["project_name"]) == project:
+            if canonicalize_name(req["project_name"]) == project:
                 return req
     raise AssertionError(f"{project} is not locked for {platform_key}")
 

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from pants_powertools.layering import canonicalize_name
+
 PLATFORM_RESOLVE_SUFFIX = "-lambda-platforms"
 LOCK_FORMAT_VERSION = 1
 
@@ -156,14 +158,10 @@ def locked_versions(lock_text: str) -> Dict[str, Dict[str, str]]:
         tag = locked_resolve.get("platform_tag")
         key = "-".join(tag) if tag else "resolve-{}".format(index)
         result[key] = {
-            canonical_name(req["project_name"]): req["version"]
+            canonicalize_name(req["project_name"]): req["version"]
             for req in locked_resolve.get("locked_requirements", [])
         }
     return result
-
-
-def canonical_name(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def stale_reasons(locked: LockInputs, needed: LockInputs) -> List[str]:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from email.parser import HeaderParser
 from typing import Collection, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set, Tuple
 
+from pants_powertools.layering import canonicalize_name as normalize_name
+
 POWERTOOLS_PACKAGE = "aws_lambda_powertools"
 POWERTOOLS_DISTRIBUTION = "aws-lambda-powertools"
 
@@ -198,11 +200,6 @@ def rules_for(what: str) -> List[ExtraRule]:
         elif what == rule.trigger or what.startswith(rule.trigger + "."):
             matched.append(rule)
     return matched
-
-
-def normalize_name(name: str) -> str:
-    """PEP 503 normalization, so `aws_xray_sdk`, `AWS-XRay-SDK` and `aws-xray-sdk` compare equal."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")

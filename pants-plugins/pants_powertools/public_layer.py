@@ -17,6 +17,7 @@ with warnings.catch_warnings():
     from packaging.markers import InvalidMarker, UndefinedEnvironmentName
     from packaging.requirements import InvalidRequirement, Requirement
 
+from pants_powertools.layering import canonicalize_name
 from pants_powertools.runtimes import get_architecture, get_runtime
 
 POWERTOOLS_DISTRIBUTION = "aws-lambda-powertools"
@@ -38,10 +39,6 @@ def public_layer_arn(runtime: str, architecture: str, version: int) -> str:
         f"AWSLambdaPowertoolsPythonV3-python{rt.python_version[0]}{rt.python_version[1]}-"
         f"{arch.name}:{version}"
     )
-
-
-def _canonical(name: str) -> str:
-    return name.replace("_", "-").replace(".", "-").lower()
 
 
 def requires_dist(metadata_text: str) -> List[str]:
@@ -82,7 +79,7 @@ def powertools_closure(
     metadata_by_distribution: Mapping[str, str], marker_environment: Mapping[str, str]
 ) -> Set[str]:
     """Powertools and every installed distribution it reaches with all its extras enabled."""
-    metadata = {_canonical(name): text for name, text in metadata_by_distribution.items()}
+    metadata = {canonicalize_name(name): text for name, text in metadata_by_distribution.items()}
     if POWERTOOLS_DISTRIBUTION not in metadata:
         return set()
     closure: Set[str] = set()
@@ -102,7 +99,7 @@ def powertools_closure(
                     req = Requirement(line)
                 except InvalidRequirement:
                     continue
-                dep = _canonical(req.name)
+                dep = canonicalize_name(req.name)
                 if dep in metadata and dep not in closure and _applies(req, marker_environment, extras):
                     pending[dep] = sorted(req.extras)
     return closure
