@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
-import os
-import zipfile
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
-
-from pants_powertools.artifact_zip import list_distributions
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 MANIFEST_VERSION = 1
 MANIFEST_SUFFIX = ".lambda.json"
@@ -25,7 +21,6 @@ KINDS = (FUNCTION, LAYER)
 # Where a layer keeps importable code; Lambda puts /opt/python on sys.path.
 LAYER_SITE_PACKAGES = "python/"
 
-ZipSource = Union[bytes, str, "os.PathLike[str]"]
 LayerRef = Union[str, Mapping[str, Any]]
 
 
@@ -44,29 +39,38 @@ def manifest_filename(zip_path: str) -> str:
     return stem + MANIFEST_SUFFIX
 
 
-def unzipped_size(zip_bytes: bytes) -> int:
-    """Sum of the files' sizes: what Lambda counts against its unzipped-size quota."""
-    with zipfile.ZipFile(io.BytesIO(zip_bytes)) as zf:
-        return sum(info.file_size for info in zf.infolist() if not info.is_dir())
+@dataclass(frozen=True)
+class ZipFacts:
+    """What the ZIP step reports about the bytes it wrote, so nobody reads them again."""
+
+    sha256: str
+    code_sha256: str
+    size: int
+    unzipped_size: int  # The sum of file sizes: what Lambda counts against its quota.
+
+    @classmethod
+    def of(cls, data: bytes, unzipped_size: int) -> "ZipFacts":
+        return cls(hashlib.sha256(data).hexdigest(), code_sha256(data), len(data), unzipped_size)
 
 
 def build_manifest(
     kind: str,
     runtime: str,
     architectures: Sequence[str],
-    zip_bytes_or_path: ZipSource,
+    facts: ZipFacts,
+    *,
+    distributions: Mapping[str, str],
+    artifact: str,
     handler: Optional[str] = None,
-    distributions: Optional[Mapping[str, str]] = None,
+    source_handler: Optional[str] = None,
     layers: Sequence[LayerRef] = (),
     environment: Optional[Mapping[str, str]] = None,
-    *,
-    artifact: Optional[str] = None,
+    files: Sequence[str] = (),
 ) -> Dict[str, Any]:
     """Describe one built ZIP. Every key is always present, so consumers need no guessing.
 
-    `distributions` defaults to what the ZIP's `*.dist-info` say (under `python/` for a
-    layer). `layers` are the function's layers, in the order Lambda must apply them (later
-    ones win on /opt), as names or dicts. `artifact` defaults to the ZIP's file name.
+    `layers` are the function's layers, in the order Lambda must apply them (later ones win on
+    /opt), as names or dicts. `files` are the `files` targets' paths shipped in a function ZIP.
     """
     if kind not in KINDS:
         raise ManifestError(f"kind must be one of {KINDS}, not {kind!r}.")
@@ -78,45 +82,31 @@ def build_manifest(
             raise ManifestError(f"A function ZIP targets exactly one architecture, not {archs}.")
         if not handler:
             raise ManifestError("A function manifest needs its handler.")
-    else:
-        if handler is not None or layers:
-            raise ManifestError("A layer manifest has neither a handler nor layers.")
+    elif handler is not None or layers or files:
+        raise ManifestError("A layer manifest has neither a handler, layers nor files.")
     env = dict(environment or {})
     for key, value in env.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise ManifestError(f"Lambda environment variables are strings: {key!r}={value!r}.")
-
-    if isinstance(zip_bytes_or_path, (bytes, bytearray)):
-        data = bytes(zip_bytes_or_path)
-    else:
-        path = os.fspath(zip_bytes_or_path)
-        with open(path, "rb") as f:
-            data = f.read()
-        if artifact is None:
-            artifact = os.path.basename(path)
-
-    if distributions is None:
-        root = LAYER_SITE_PACKAGES if kind == LAYER else ""
-        distributions = list_distributions(data, root=root)
-
-    layer_list: List[Any] = [
-        layer if isinstance(layer, str) else dict(layer) for layer in layers
-    ]
-    return {
+    data: Dict[str, Any] = {
         "manifest_version": MANIFEST_VERSION,
         "kind": kind,
         "artifact": artifact,
         "runtime": runtime,
         "architectures": archs,
         "handler": handler,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "code_sha256": code_sha256(data),
-        "size": len(data),
-        "unzipped_size": unzipped_size(data),
+        "sha256": facts.sha256,
+        "code_sha256": facts.code_sha256,
+        "size": facts.size,
+        "unzipped_size": facts.unzipped_size,
         "distributions": {name: distributions[name] for name in sorted(distributions)},
-        "layers": layer_list,
+        "layers": [layer if isinstance(layer, str) else dict(layer) for layer in layers],
         "environment": {key: env[key] for key in sorted(env)},
     }
+    if kind == FUNCTION:
+        data["source_handler"] = source_handler
+        data["files"] = sorted(files)
+    return data
 
 
 def manifest_json(manifest: Mapping[str, Any]) -> str:

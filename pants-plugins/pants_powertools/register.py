@@ -12,9 +12,17 @@ from pants.engine.rules import Rule
 from pants.engine.target import Target
 from pants.engine.unions import UnionRule
 
-from pants_powertools import layer_inference, lockfile_rules, package_rules
+from pants_powertools import layer_inference, lockfile_rules
+from pants_powertools.goals import package
 from pants_powertools import target_types as target_types_module
 from pants_powertools.subsystem import PowertoolsSubsystem
+from pants_powertools.util_rules import (
+    artifacts,
+    interpreters,
+    lambda_zip,
+    platform_lock,
+    third_party,
+)
 
 
 def target_types() -> Iterable[Type[Target]]:
@@ -27,5 +35,10 @@ def rules() -> Iterable[Rule | UnionRule]:
         *PowertoolsSubsystem.rules(),
         *layer_inference.rules(),
         *lockfile_rules.rules(),
-        *package_rules.rules(),
+        *platform_lock.rules(),
+        *third_party.rules(),
+        *interpreters.rules(),
+        *lambda_zip.rules(),
+        *artifacts.rules(),
+        *package.rules(),
     )

@@ -1,0 +1,631 @@
+"""The one artifact pipeline that layers and functions share: third-party tree, ZIP, manifest.
+
+Functions add their first-party code and the plan of what their layers already provide; both
+end in `_finish`, which turns a ZIP's report into the manifest and the `LambdaArtifact`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from pants.backend.python.util_rules.faas import (
+    ResolvedPythonFaaSHandler,
+    ResolvePythonFaaSHandlerRequest,
+)
+from pants.backend.python.util_rules.python_sources import (
+    PythonSourceFiles,
+    PythonSourceFilesRequest,
+    StrippedPythonSourceFiles,
+)
+from pants.core.goals.package import OutputPathField
+from pants.engine.addresses import Address, UnparsedAddressInputs
+from pants.engine.fs import (
+    AddPrefix,
+    CreateDigest,
+    Digest,
+    DigestContents,
+    FileContent,
+    GlobMatchErrorBehavior,
+    MergeDigests,
+    PathGlobs,
+    Paths,
+)
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import (
+    Target,
+    Targets,
+    TransitiveTargets,
+    TransitiveTargetsRequest,
+    WrappedTarget,
+    WrappedTargetRequest,
+)
+from pants.util.frozendict import FrozenDict
+from pants.util.logging import LogLevel
+
+from pants_powertools import handlers, layering, limits, manifest, powertools_extras
+from pants_powertools.distributions import POWERTOOLS_DISTRIBUTION
+from pants_powertools.function_plan import FunctionPlanError, LayerContents, plan_function
+from pants_powertools.lockfile_rules import LambdaLockNeedsRequest, LambdaPlatformLockError
+from pants_powertools.platform_lockfiles import LockInputs
+from pants_powertools.powertools_settings import powertools_environment
+from pants_powertools.runtimes import deprecation_warning, get_runtime
+from pants_powertools.subsystem import PowertoolsSubsystem
+from pants_powertools.target_types import (
+    CompileBytecodeField,
+    ExcludeRuntimeProvidedField,
+    PowertoolsArchitectureField,
+    PowertoolsHandlerField,
+    PowertoolsLayer,
+    PowertoolsLayerArchitecturesField,
+    PowertoolsLayersField,
+    PowertoolsLogLevelField,
+    PowertoolsMetricsNamespaceField,
+    PowertoolsPublicLayerVersionField,
+    PowertoolsRuntimeField,
+    PowertoolsServiceNameField,
+    PowertoolsTracingField,
+)
+from pants_powertools.util_rules.interpreters import (
+    LinkedPython,
+    RuntimeInterpreter,
+    RuntimeInterpreterRequest,
+)
+from pants_powertools.util_rules.lambda_zip import (
+    LambdaZip,
+    LambdaZipError,
+    LambdaZipRequest,
+    NativeCheck,
+    ZipReport,
+    ZipSource,
+)
+from pants_powertools.util_rules.platform_lock import PlatformLock, PlatformLockRequest
+from pants_powertools.util_rules.third_party import (
+    DEPS_DIR,
+    ThirdPartyTree,
+    ThirdPartyTreeRequest,
+)
+
+logger = logging.getLogger(__name__)
+
+_SRCS_DIR = "srcs"
+_DEPS_ZIP = "__deps.zip"
+_EXCLUDED_ZIP = "__excluded.zip"
+_REEXPORT = "__reexport.py"
+
+
+class PowertoolsPackageError(Exception):
+    """A Lambda artifact that cannot be built as declared; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class LambdaArtifact:
+    """A built ZIP with its manifest, and what a function on it (as a layer) needs to know."""
+
+    address: Address
+    runtime: str
+    architecture: str
+    path: str
+    digest: Digest  # The ZIP and its manifest.
+    report: ZipReport
+    log_lines: Tuple[Tuple[str, str], ...]
+    powertools_metadata: Optional[str] = None
+    # What the import check needs: a function's handler, its layers' ZIPs, the stand-in for
+    # what its layers and the runtime provide, and its environment.
+    handler: Optional[str] = None
+    layer_paths: Tuple[str, ...] = ()
+    layers_digest: Optional[Digest] = None
+    provided_digest: Optional[Digest] = None
+    environment: FrozenDict[str, str] = FrozenDict()
+
+    def layer_contents(self) -> LayerContents:
+        return LayerContents(
+            str(self.address),
+            self.runtime,
+            self.architecture,
+            self.report.distributions,
+            self.powertools_metadata,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared steps
+# ---------------------------------------------------------------------------------------------
+
+
+def _artifact_path(tgt: Target, suffix: str = "") -> str:
+    path = tgt[OutputPathField].value_or_default(file_ending="zip")
+    if suffix:
+        stem, ext = os.path.splitext(path)
+        path = f"{stem}-{suffix}{ext}"
+    return path
+
+
+def _warn_deprecated(address: Address, runtime: str) -> None:
+    warning = deprecation_warning(get_runtime(runtime), date.today())
+    if warning:
+        logger.warning(f"{address}: {warning}")
+
+
+def _runtime_provided(tgt: Target, subsystem: PowertoolsSubsystem) -> Tuple[str, ...]:
+    value = tgt[ExcludeRuntimeProvidedField].value
+    exclude = subsystem.exclude_runtime_provided if value is None else value
+    return subsystem.runtime_provided_names() if exclude else ()
+
+
+async def _compiler(
+    tgt: Target, runtime: str, subsystem: PowertoolsSubsystem
+) -> Optional[LinkedPython]:
+    """The runtime's CPython when bytecode is wanted. Asked for on the target, its absence is an
+    error; wanted only by `[powertools].compile_bytecode`, it is a one-line warning."""
+    value = tgt[CompileBytecodeField].value
+    if not (subsystem.compile_bytecode if value is None else value):
+        return None
+    found = await Get(RuntimeInterpreter, RuntimeInterpreterRequest(runtime))
+    if found.python is not None:
+        return found.python
+    version = get_runtime(runtime).python_version_str
+    if value:
+        raise PowertoolsPackageError(
+            f"{tgt.address} has `compile_bytecode=True`, which needs a CPython {version} (the "
+            f"{runtime} runtime's version) to compile the bytecode, and none was found on "
+            "[python-bootstrap].search_path. Install one (for example `pyenv install "
+            f"{version}`), or set `compile_bytecode=False` on the target."
+        )
+    logger.warning(
+        f"{tgt.address}: no CPython {version} on this machine ([python-bootstrap].search_path), "
+        f"so the {runtime} ZIP ships without bytecode (a slower cold start); install CPython "
+        f"{version} to compile it."
+    )
+    return None
+
+
+_MANYLINUX = re.compile(r"manylinux_(\d+)_(\d+)_")
+
+
+def _native_check(runtime: str, architecture: str, custom_platform: Optional[Tuple[str, str]]) -> NativeCheck:
+    glibc = get_runtime(runtime).glibc
+    if custom_platform is not None:
+        # A custom platform says its own glibc through its newest manylinux tag.
+        levels = [
+            (int(m.group(1)), int(m.group(2)))
+            for tag in json.loads(custom_platform[1]).get("compatible_tags", [])
+            for m in [_MANYLINUX.search(tag)]
+            if m
+        ]
+        if levels:
+            glibc = max(levels)
+    return NativeCheck(architecture, glibc)
+
+
+async def _zip(address: Address, request: LambdaZipRequest) -> LambdaZip:
+    try:
+        return await Get(LambdaZip, LambdaZipRequest, request)
+    except LambdaZipError as e:
+        raise PowertoolsPackageError(f"{address}: cannot build {request.output}:\n{e}")
+
+
+async def _finish(
+    tgt: Target,
+    kind: str,
+    runtime: str,
+    architecture: str,
+    path: str,
+    zipped: LambdaZip,
+    log_lines: Sequence[Tuple[str, str]],
+    **manifest_fields: Any,
+) -> Tuple[Digest, Dict[str, Any]]:
+    """The manifest from the ZIP's report, written next to it."""
+    report = zipped.report
+    for warning in report.warnings:
+        logger.warning(f"{tgt.address}: {warning}")
+    data = manifest.build_manifest(
+        kind,
+        runtime,
+        [architecture],
+        manifest.ZipFacts(
+            report.sha256, report.code_sha256, report.size, report.unzipped_size
+        ),
+        distributions=dict(report.distributions),
+        artifact=path,
+        **manifest_fields,
+    )
+    warning = limits.zipped_size_warning(f"{tgt.address} ({path})", report.size)
+    if warning:
+        logger.warning(warning)
+    manifest_digest = await Get(
+        Digest,
+        CreateDigest(
+            [FileContent(manifest.manifest_filename(path), manifest.manifest_json(data).encode())]
+        ),
+    )
+    return await Get(Digest, MergeDigests([zipped.digest, manifest_digest])), data
+
+
+@dataclass(frozen=True)
+class FirstPartyRequest:
+    address: Address
+
+
+@dataclass(frozen=True)
+class FirstParty:
+    """First-party Python and resources (source-root-relative) and `files` (build-root-relative,
+    as Lambda's working directory is the task root), all in `stripped`."""
+
+    stripped: StrippedPythonSourceFiles
+    files: Tuple[str, ...]
+
+    @property
+    def digest(self) -> Digest:
+        return self.stripped.stripped_source_files.snapshot.digest
+
+
+@rule(desc="Gather a Lambda artifact's first-party code", level=LogLevel.DEBUG)
+async def first_party_sources(request: FirstPartyRequest) -> FirstParty:
+    transitive = await Get(TransitiveTargets, TransitiveTargetsRequest([request.address]))
+    sources = await Get(
+        PythonSourceFiles,
+        PythonSourceFilesRequest(transitive.closure, include_resources=True, include_files=True),
+    )
+    stripped = await Get(StrippedPythonSourceFiles, PythonSourceFiles, sources)
+    return FirstParty(stripped, tuple(sorted(sources.source_files.unrooted_files)))
+
+
+@dataclass(frozen=True)
+class CompilerRequest:
+    address: Address
+    runtime: str
+
+
+@dataclass(frozen=True)
+class Compiler:
+    python: Optional[LinkedPython]
+
+
+@rule(desc="Choose the CPython that compiles bytecode", level=LogLevel.DEBUG)
+async def choose_compiler(request: CompilerRequest, subsystem: PowertoolsSubsystem) -> Compiler:
+    wrapped = await Get(
+        WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="<lambda>")
+    )
+    return Compiler(await _compiler(wrapped.target, request.runtime, subsystem))
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerArtifactRequest:
+    address: Address
+    architecture: str
+
+
+@rule(desc="Build a Lambda layer ZIP", level=LogLevel.DEBUG)
+async def build_layer_artifact(
+    request: LayerArtifactRequest, subsystem: PowertoolsSubsystem
+) -> LambdaArtifact:
+    wrapped = await Get(
+        WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="<layer>")
+    )
+    tgt = wrapped.target
+    runtime = tgt[PowertoolsRuntimeField].value
+    arch = request.architecture
+    needs, sources = await MultiGet(
+        Get(LockInputs, LambdaLockNeedsRequest(request.address)),
+        Get(FirstParty, FirstPartyRequest(request.address)),
+    )
+    lock = await Get(PlatformLock, PlatformLockRequest(needs.python_resolve))
+    lock.check(str(request.address), needs)
+    # The compiling interpreter is looked up while the wheels install, not after.
+    deps, compiler = await MultiGet(
+        Get(
+            ThirdPartyTree,
+            ThirdPartyTreeRequest(needs.python_resolve, needs.requirements, runtime, arch),
+        ),
+        Get(Compiler, CompilerRequest(request.address, runtime)),
+    )
+    srcs = await Get(Digest, AddPrefix(sources.digest, _SRCS_DIR))
+    path = _artifact_path(tgt, arch)
+    zipped = await _zip(
+        request.address,
+        LambdaZipRequest(
+            input_digest=await Get(Digest, MergeDigests([deps.digest, srcs])),
+            output=path,
+            sources=(ZipSource(DEPS_DIR), ZipSource(_SRCS_DIR, first_party=True)),
+            prefix=manifest.LAYER_SITE_PACKAGES,
+            exclude_distributions=_runtime_provided(tgt, subsystem),
+            compiler=compiler.python,
+            native=_native_check(runtime, arch, None),
+            description=f"Write layer {path}",
+        ),
+    )
+    try:
+        limits.check_budget(
+            f"{request.address} ({arch})",
+            zipped.report.unzipped_size,
+            [],
+            sorted(zipped.report.distribution_sizes.items(), key=lambda kv: -kv[1]),
+            kind="layer",
+        )
+    except limits.LambdaLimitError as e:
+        raise PowertoolsPackageError(str(e))
+    log_lines = (("Runtime", f"{runtime} {arch}"),)
+    digest, _ = await _finish(tgt, manifest.LAYER, runtime, arch, path, zipped, log_lines)
+    return LambdaArtifact(
+        address=request.address,
+        runtime=runtime,
+        architecture=arch,
+        path=path,
+        digest=digest,
+        report=zipped.report,
+        log_lines=log_lines,
+        powertools_metadata=deps.metadata.get(POWERTOOLS_DISTRIBUTION),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Functions
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunctionArtifactRequest:
+    address: Address
+
+
+async def _check_handler_file(tgt: Target) -> None:
+    """A missing handler file named in `file.py:func` form gets the plugin's message, before
+    Pants' handler dependency inference fails on the same glob with a generic one."""
+    spec = tgt[PowertoolsHandlerField].value
+    path, _, _ = spec.partition(":")
+    if not path.endswith(".py"):
+        return
+    full = os.path.join(tgt.address.spec_path, path)
+    paths = await Get(
+        Paths, PathGlobs([full], glob_match_error_behavior=GlobMatchErrorBehavior.ignore)
+    )
+    if not paths.files:
+        raise PowertoolsPackageError(
+            f"The `handler` {spec!r} of {tgt.address} names the file {full}, which does not "
+            "exist. Fix the file name before the `:` (it is relative to the BUILD file's "
+            "directory), or use a module path like `package.module:func`."
+        )
+
+
+async def _layer_addresses(tgt: Target) -> Tuple[Address, ...]:
+    """The function's `layers`, checked as targets before anything is built."""
+    layer_targets = await Get(
+        Targets, UnparsedAddressInputs, tgt[PowertoolsLayersField].to_unparsed_address_inputs()
+    )
+    names = [str(t.address) for t in layer_targets]
+    if tgt[PowertoolsPublicLayerVersionField].value is not None:
+        names.insert(0, "AWS's public Powertools layer")
+    runtime = tgt[PowertoolsRuntimeField].value
+    architecture = tgt[PowertoolsArchitectureField].value
+    try:
+        limits.check_layer_count(str(tgt.address), names)
+        for layer in layer_targets:
+            if not isinstance(layer, PowertoolsLayer):
+                raise PowertoolsPackageError(
+                    f"The `layers` field of {tgt.address} names {layer.address}, a "
+                    f"`{layer.alias}` target; only `powertools_layer` targets can be layers. Fix "
+                    "the address in `layers`."
+                )
+            layering.check_layer_compatibility(
+                str(tgt.address),
+                runtime,
+                architecture,
+                [
+                    layering.Layer(
+                        str(layer.address),
+                        {},
+                        (layer[PowertoolsRuntimeField].value,),
+                        tuple(layer[PowertoolsLayerArchitecturesField].value),
+                    )
+                ],
+            )
+    except (limits.LambdaLimitError, layering.LayeringError) as e:
+        raise PowertoolsPackageError(str(e))
+    return tuple(layer.address for layer in layer_targets)
+
+
+def _environment(tgt: Target) -> Dict[str, str]:
+    return powertools_environment(
+        tgt[PowertoolsServiceNameField].value,
+        tgt[PowertoolsMetricsNamespaceField].value,
+        tgt[PowertoolsLogLevelField].value,
+        tgt[PowertoolsTracingField].value,
+    )
+
+
+@rule(desc="Build a Lambda function ZIP", level=LogLevel.DEBUG)
+async def build_function_artifact(
+    request: FunctionArtifactRequest, subsystem: PowertoolsSubsystem
+) -> LambdaArtifact:
+    address = request.address
+    wrapped = await Get(
+        WrappedTarget, WrappedTargetRequest(address, description_of_origin="<function>")
+    )
+    tgt = wrapped.target
+    runtime = tgt[PowertoolsRuntimeField].value
+    arch = tgt[PowertoolsArchitectureField].value
+    _warn_deprecated(address, runtime)
+
+    # What can be checked on the targets alone comes first, before anything is built.
+    await _check_handler_file(tgt)
+    layer_addresses = await _layer_addresses(tgt)
+    handler, sources, needs = await MultiGet(
+        Get(ResolvedPythonFaaSHandler, ResolvePythonFaaSHandlerRequest(tgt[PowertoolsHandlerField])),
+        Get(FirstParty, FirstPartyRequest(address)),
+        Get(LockInputs, LambdaLockNeedsRequest(address)),
+    )
+    source_contents = await Get(DigestContents, Digest, sources.digest)
+    sources_by_path = {fc.path: fc.content for fc in source_contents}
+    try:
+        handlers.check_handler(
+            str(address), tgt[PowertoolsHandlerField].value, handler.module, handler.func, sources_by_path
+        )
+    except handlers.HandlerError as e:
+        raise PowertoolsPackageError(str(e))
+    if len(needs.custom_platforms) > 1:
+        raise PowertoolsPackageError(
+            f"The `complete_platforms` field of {address} names {len(needs.custom_platforms)} "
+            "files; a Lambda function runs on exactly one platform. Name one file."
+        )
+    custom_platform = needs.custom_platforms[0] if needs.custom_platforms else None
+    lock = await Get(PlatformLock, PlatformLockRequest(needs.python_resolve))
+    lock.check(str(address), needs)
+
+    deps, compiler, *layers = await MultiGet(
+        Get(
+            ThirdPartyTree,
+            ThirdPartyTreeRequest(
+                needs.python_resolve, needs.requirements, runtime, arch, custom_platform
+            ),
+        ),
+        Get(Compiler, CompilerRequest(address, runtime)),
+        *(Get(LambdaArtifact, LayerArtifactRequest(layer, arch)) for layer in layer_addresses),
+    )
+    runtime_provided = _runtime_provided(tgt, subsystem)
+    try:
+        plan = plan_function(
+            str(address),
+            runtime,
+            arch,
+            deps.distributions,
+            deps.metadata,
+            needs.requirements,
+            [layer.layer_contents() for layer in layers],
+            runtime_provided,
+            tgt[PowertoolsPublicLayerVersionField].value,
+        )
+        if plan.powertools_metadata:
+            powertools_extras.check_extras(
+                {
+                    path: content.decode("utf-8", errors="replace")
+                    for path, content in sources_by_path.items()
+                    if path.endswith(".py")
+                },
+                plan.powertools_metadata,
+                plan.available,
+                str(address),
+                plan.declared_extras,
+            )
+    except (FunctionPlanError, powertools_extras.MissingPowertoolsExtraError) as e:
+        raise PowertoolsPackageError(str(e))
+
+    native = _native_check(runtime, arch, custom_platform)
+    # The third-party part: cached across code edits, and shared by functions with the same
+    # requirements and layers.
+    deps_zip = await _zip(
+        address,
+        LambdaZipRequest(
+            input_digest=deps.digest,
+            output=_DEPS_ZIP,
+            sources=(ZipSource(DEPS_DIR),),
+            exclude_distributions=plan.left_out,
+            excluded_output=_EXCLUDED_ZIP,
+            compiler=compiler.python,
+            native=native,
+            description=f"Select third-party code for Lambda {runtime} {arch}",
+        ),
+    )
+    path = _artifact_path(tgt)
+    reexport, srcs = await MultiGet(
+        Get(
+            Digest,
+            CreateDigest(
+                [FileContent(_REEXPORT, handlers.reexport_source(handler.module, handler.func).encode())]
+            ),
+        ),
+        Get(Digest, AddPrefix(sources.digest, _SRCS_DIR)),
+    )
+    zipped = await _zip(
+        address,
+        LambdaZipRequest(
+            input_digest=await Get(Digest, MergeDigests([deps_zip.digest, srcs, reexport])),
+            output=path,
+            sources=(ZipSource(_DEPS_ZIP), ZipSource(_SRCS_DIR, first_party=True)),
+            files=((f"{handlers.REEXPORT_MODULE}.py", _REEXPORT),),
+            compiler=compiler.python,
+            native=native,
+            description=f"Write function {path}",
+        ),
+    )
+    report = zipped.report
+    largest: Dict[str, int] = dict(report.distribution_sizes)
+    for name, size in report.largest_first_party:
+        largest[f"{name} (first-party)"] = size
+    for layer in layers:
+        for name, size in layer.report.distribution_sizes.items():
+            largest[f"{name} (layer {layer.address})"] = size
+    try:
+        limits.check_budget(
+            str(address),
+            report.unzipped_size,
+            [(str(layer.address), layer.report.unzipped_size) for layer in layers],
+            sorted(largest.items(), key=lambda kv: (-kv[1], kv[0]))[:10],
+        )
+    except limits.LambdaLimitError as e:
+        raise PowertoolsPackageError(str(e))
+
+    reexported = f"{handlers.REEXPORT_MODULE}.{handlers.REEXPORT_FUNC}"
+    environment = _environment(tgt)
+    log_lines = (
+        ("Runtime", f"{runtime} {arch}"),
+        ("Handler", f"{reexported} ({handler.module}.{handler.func})"),
+        *(("Layer", str(public["arn"])) for public in plan.public_layers),
+        *(("Layer", layer.path) for layer in layers),
+    )
+    digest, _ = await _finish(
+        tgt,
+        manifest.FUNCTION,
+        runtime,
+        arch,
+        path,
+        zipped,
+        log_lines,
+        handler=reexported,
+        source_handler=f"{handler.module}.{handler.func}",
+        files=sources.files,
+        layers=[
+            *plan.public_layers,
+            *(
+                {
+                    "address": str(layer.address),
+                    "artifact": layer.path,
+                    "manifest": manifest.manifest_filename(layer.path),
+                    "sha256": layer.report.sha256,
+                    "runtime": layer.runtime,
+                    "architecture": layer.architecture,
+                }
+                for layer in layers
+            ),
+        ],
+        environment=environment,
+    )
+    layers_digest = await Get(Digest, MergeDigests(layer.digest for layer in layers))
+    return LambdaArtifact(
+        address=address,
+        runtime=runtime,
+        architecture=arch,
+        path=path,
+        digest=digest,
+        report=report,
+        log_lines=log_lines,
+        handler=reexported,
+        layer_paths=tuple(layer.path for layer in layers),
+        layers_digest=layers_digest,
+        provided_digest=deps_zip.excluded_digest,
+        environment=FrozenDict(environment),
+    )
+
+
+def rules():
+    return collect_rules()

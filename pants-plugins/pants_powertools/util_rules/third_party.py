@@ -1,0 +1,140 @@
+"""Third-party trees: the locked wheels for one (requirements, runtime, architecture), installed.
+
+One `pex3 venv create --layout flat` from the platform lock, shared by every target that needs
+the same set: a layer and each function on it ask for the same tree, and a code edit never
+re-runs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from pants.backend.python.subsystems.setup import PythonSetup
+from pants.backend.python.util_rules.pex_cli import PexCliProcess
+from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, Directory, MergeDigests, PathGlobs
+from pants.engine.process import Process, ProcessResult
+from pants.engine.rules import Get, collect_rules, rule
+from pants.util.frozendict import FrozenDict
+from pants.util.logging import LogLevel
+
+from pants_powertools import distributions
+from pants_powertools.complete_platforms import complete_platform_filename
+from pants_powertools.lockfile_rules import COMPLETE_PLATFORMS_DIR, complete_platform_files
+from pants_powertools.util_rules.interpreters import LinkedPython, ScriptPythonRequest
+from pants_powertools.util_rules.platform_lock import LOCK_FILE, PlatformLock, PlatformLockRequest
+
+DEPS_DIR = "deps"
+# Not a path of any machine: the same in every key. pex needs no PATH lookups for a locked,
+# wheels-only install for a complete platform.
+_PORTABLE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass(frozen=True)
+class ThirdPartyTreeRequest:
+    python_resolve: str
+    requirements: Tuple[str, ...]
+    runtime: str
+    architecture: str
+    # A target's own complete platform (file name, JSON) instead of the derived one.
+    custom_platform: Optional[Tuple[str, str]] = None
+
+
+@dataclass(frozen=True)
+class ThirdPartyTree:
+    digest: Digest  # Installed distributions under deps/.
+    distributions: FrozenDict[str, str]  # {PEP 503 name: version}
+    # Each distribution's METADATA headers (without the long description), for dependency walks.
+    metadata: FrozenDict[str, str] = FrozenDict()
+
+
+def portable(process: Process, python: LinkedPython) -> Process:
+    """The pex CLI's Process without host paths: Pants 2.17 puts its own interpreter's absolute
+    path in argv and env, and the interpreter search path in `--python-path` and `PATH`."""
+    argv: List[str] = [python.argv0]
+    rest = list(process.argv[1:])
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--python-path" and rest:
+            rest.pop(0)
+            continue
+        argv.append(arg)
+    env = {k: v for k, v in process.env.items() if k not in ("PEX_PYTHON", "PEX_PYTHON_PATH")}
+    env["PATH"] = _PORTABLE_PATH
+    return dataclasses.replace(
+        process,
+        argv=tuple(argv),
+        env=FrozenDict(env),
+        append_only_caches=FrozenDict(
+            {**process.append_only_caches, **python.append_only_caches}
+        ),
+    )
+
+
+@rule(desc="Install Lambda platform wheels", level=LogLevel.DEBUG)
+async def install_third_party_tree(
+    request: ThirdPartyTreeRequest, python_setup: PythonSetup
+) -> ThirdPartyTree:
+    if not request.requirements:
+        # An empty deps/ still: the ZIP script reads it for first-party-only ZIPs.
+        empty = await Get(Digest, CreateDigest([Directory(DEPS_DIR)]))
+        return ThirdPartyTree(empty, FrozenDict())
+    lock = await Get(PlatformLock, PlatformLockRequest(request.python_resolve))
+    if request.custom_platform:
+        platform_file = request.custom_platform[0]
+        files = complete_platform_files((), (request.custom_platform,))
+    else:
+        platform_file = complete_platform_filename(request.runtime, request.architecture)
+        files = complete_platform_files(((request.runtime, request.architecture),))
+    platform_files = await Get(Digest, CreateDigest(files))
+    input_digest = await Get(Digest, MergeDigests([lock.digest, platform_files]))
+    python = await Get(LinkedPython, ScriptPythonRequest())
+    process = await Get(
+        Process,
+        PexCliProcess(
+            subcommand=("venv", "create"),
+            extra_args=(
+                "--lock",
+                LOCK_FILE,
+                "--complete-platform",
+                f"{COMPLETE_PLATFORMS_DIR}/{platform_file}",
+                "--pip-version",
+                python_setup.pip_version.value,
+                "--layout",
+                "flat",
+                "--scope",
+                "deps",
+                "--dest-dir",
+                DEPS_DIR,
+                *request.requirements,
+            ),
+            additional_input_digest=input_digest,
+            output_directories=(DEPS_DIR,),
+            description=(
+                f"Install {len(request.requirements)} requirement(s) for Lambda "
+                f"{request.runtime} {request.architecture}"
+            ),
+            level=LogLevel.DEBUG,
+        ),
+    )
+    result = await Get(ProcessResult, Process, portable(process, python))
+    metadata_files = await Get(
+        DigestContents,
+        DigestSubset(result.output_digest, PathGlobs([f"{DEPS_DIR}/*.dist-info/METADATA"])),
+    )
+    versions: Dict[str, str] = {}
+    headers: Dict[str, str] = {}
+    for fc in metadata_files:
+        meta = distributions.parse_metadata(fc.content.decode(errors="replace"))
+        versions[meta.name] = meta.version
+        headers[meta.name] = meta.headers
+    return ThirdPartyTree(
+        result.output_digest,
+        FrozenDict(sorted(versions.items())),
+        FrozenDict(sorted(headers.items())),
+    )
+
+
+def rules():
+    return collect_rules()
