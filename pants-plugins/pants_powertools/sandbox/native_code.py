@@ -244,7 +244,8 @@ class _Elf:
             for _ in range(vn_cnt):
                 _hash, flags, other, vna_name, vna_next = self._unpack("<IHHII", aux)
                 if not flags & VER_FLG_WEAK:
-                    needs.append(_VersionNeed(library, _cstring(self.data, strtab + vna_name, strtab_end), other))
+                    version = _cstring(self.data, strtab + vna_name, strtab_end)
+                    needs.append(_VersionNeed(library, version, other))
                 if vna_next == 0:
                     break
                 aux += vna_next
@@ -332,7 +333,8 @@ class _Elf:
         for i in range(1, count):
             if struct.unpack_from("<H", self.data, versym.offset + 2 * i)[0] & 0x7FFF != version_index:
                 continue
-            st_name, _info, _other, st_shndx = struct.unpack_from("<IBBH", self.data, dynsym.offset + i * entsize)
+            entry = dynsym.offset + i * entsize
+            st_name, _info, _other, st_shndx = struct.unpack_from("<IBBH", self.data, entry)
             if st_shndx == SHN_UNDEF and st_name:
                 return _cstring(self.data, names.offset + st_name, names.offset + names.size)
         return None
@@ -367,7 +369,8 @@ def _check_elf(path: str, data: bytes, architecture: str, max_glibc: Tuple[int, 
     if ei_class != ELFCLASS64 or ei_data != ELFDATA2LSB:
         fmt = "<H" if ei_data == ELFDATA2LSB else ">H"
         machine = struct.unpack_from(fmt, data, 18)[0]
-        layout = f"{'64' if ei_class == ELFCLASS64 else '32'}-bit {'little' if ei_data == ELFDATA2LSB else 'big'}-endian"
+        bits = "64" if ei_class == ELFCLASS64 else "32"
+        layout = f"{bits}-bit {'little' if ei_data == ELFDATA2LSB else 'big'}-endian"
         return [_wrong_architecture(path, architecture, machine, layout)]
     elf = _Elf(data)
     if elf.e_type not in (ET_EXEC, ET_DYN):
