@@ -1,21 +1,67 @@
 """The Lambda handler: checked at build time and re-exported as `lambda_function.handler`.
 
-A handler that does not exist is otherwise found by the first invocation in AWS
-(`Runtime.ImportModuleError` / `Runtime.HandlerNotFound`). The check reads the source with `ast`
-instead of importing it, since the code's dependencies are built for another platform.
+A handler that is missing, async, a class or a constant, or whose module cannot be imported,
+is otherwise found by the first invocation in AWS (`Runtime.ImportModuleError`,
+`Runtime.HandlerNotFound`, "Object of type coroutine is not JSON serializable"). The check
+reads the source with `ast` instead of importing it, since the code's dependencies are built
+for another platform. What `ast` cannot see (a handler made by a call, imported from elsewhere,
+bound under an `if`) is not refused: the result says so and the import check verifies it.
+
+Pants-free, so `validate_handler_spec` can run from a Target's validation, before any rule.
 """
 
 from __future__ import annotations
 
 import ast
-from typing import List, Mapping, Optional
+import keyword
+import re
+import sys
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 REEXPORT_MODULE = "lambda_function"
 REEXPORT_FUNC = "handler"
 
+IMPORT_CHECK = "the import check (`pants check`) will verify it"
+
+# Powertools decorators that wrap a handler without changing whether it is a coroutine
+# function: an `async def` behind only these still returns a coroutine to the runtime.
+_PASS_THROUGH_DECORATORS = frozenset(
+    {
+        "inject_lambda_context",
+        "capture_lambda_handler",
+        "capture_method",
+        "log_metrics",
+        "event_source",
+        "event_parser",
+        "validator",
+        "idempotent",
+        "idempotent_function",
+        "batch_processor",
+        "logger",
+        "tracer",
+    }
+)
+
+# Calls through which a module can bind any name at import time (`setattr` only counts on the
+# module itself: `setattr(sys.modules[__name__], ...)`).
+_DYNAMIC_BINDERS = frozenset({"globals", "vars", "locals", "exec", "eval"})
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
 
 class HandlerError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class HandlerCheck:
+    """The handler's file (source-root-relative); `verified` is False when static analysis
+    cannot tell whether the handler is a synchronous callable, and `note` then says why."""
+
+    path: str
+    verified: bool
+    note: Optional[str] = None
 
 
 def reexport_source(module: str, func: str) -> str:
@@ -32,30 +78,462 @@ def module_paths(module: str) -> List[str]:
     return [base + ".py", base + "/__init__.py"]
 
 
+def _identifier_problem(name: str) -> Optional[str]:
+    """Why `name` cannot appear in an import statement, or None."""
+    if not name:
+        return "is empty"
+    if keyword.iskeyword(name):
+        return "is a Python keyword"
+    if not name.isidentifier():
+        return "is not a valid Python identifier"
+    return None
+
+
+def _suggested_identifier(name: str) -> str:
+    fixed = re.sub(r"\W", "_", name) or "module"
+    if fixed[0].isdigit():
+        fixed = "_" + fixed
+    return fixed + "_" if keyword.iskeyword(fixed) else fixed
+
+
+def _with_func(handler_field: str, func: str) -> str:
+    return f"{handler_field.partition(':')[0]}:{func}"
+
+
+def _check_func_name(target: str, handler_field: str, func: str) -> None:
+    if not func:
+        raise HandlerError(
+            f"The `handler` field of {target} ({handler_field!r}) names no function after the "
+            f"`:`. Write the function's name there, e.g. {_with_func(handler_field, 'lambda_handler')!r}."
+        )
+    problem = _identifier_problem(func)
+    if problem is None:
+        return
+    if "." in func and all(_identifier_problem(part) is None for part in func.split(".")):
+        raise HandlerError(
+            f"The `handler` field of {target} ({handler_field!r}) names `{func}`, but Lambda "
+            "imports one top-level name of the module. Bind it at top level (e.g. "
+            f"`handler = {func}`) and write {_with_func(handler_field, 'handler')!r}."
+        )
+    raise HandlerError(
+        f"The `handler` field of {target} ({handler_field!r}) names the function `{func}`, "
+        f"which {problem}, so it cannot be imported. Write the name of a top-level function "
+        f"after the `:`, e.g. {_with_func(handler_field, _suggested_identifier(func))!r}."
+    )
+
+
+def validate_handler_spec(target: str, handler_field: str) -> None:
+    """Raise HandlerError for a `handler` value that can never work, before any rule runs.
+
+    Accepts what Pants' PythonFaaSHandlerField accepts: `path/to/file.py:func` (relative to the
+    BUILD file) and `module.path:func`. Whether the file exists and defines `func` is left to
+    `check_handler`; so is a file named `lambda_function.py`, whose module name depends on the
+    source root.
+    """
+    example = "'app.py:lambda_handler' (a file next to the BUILD file) or 'orders.app:lambda_handler'"
+    if not handler_field.strip():
+        raise HandlerError(f"The `handler` field of {target} is empty. Write {example}.")
+    if ":" not in handler_field:
+        raise HandlerError(
+            f"The `handler` field of {target} ({handler_field!r}) has no `:` before the function "
+            f"name. Write {example}."
+        )
+    path, _, func = handler_field.partition(":")
+    if not path:
+        raise HandlerError(
+            f"The `handler` field of {target} ({handler_field!r}) names no file or module before "
+            f"the `:`. Write {example}."
+        )
+    if path.startswith("/") or "\\" in path:
+        raise HandlerError(
+            f"The `handler` field of {target} ({handler_field!r}) is an absolute or Windows path. "
+            "Write the file's path relative to the BUILD file (e.g. 'app.py:lambda_handler'), or "
+            "its module path (e.g. 'orders.app:lambda_handler')."
+        )
+    if ".." in path.split("/") or (not path.endswith(".py") and ".." in path):
+        raise HandlerError(
+            f"The `handler` field of {target} ({handler_field!r}) goes up with `..`: a handler "
+            "file must be in or below the directory of its BUILD file. Write its module path "
+            "instead (e.g. 'orders.app:lambda_handler'), or move the target next to the file."
+        )
+    _check_func_name(target, handler_field, func)
+    if path.endswith(".py"):
+        stem = path.rsplit("/", 1)[-1][: -len(".py")]
+        problem = None if _GLOB_CHARS.search(stem) else _identifier_problem(stem)
+        if problem is not None:
+            raise HandlerError(
+                f"The `handler` field of {target} ({handler_field!r}) names the file "
+                f"{path.rsplit('/', 1)[-1]}, whose module name `{stem}` {problem}, so Python "
+                f"cannot import it. Rename the file to {_suggested_identifier(stem)}.py and write "
+                f"{(path[: -len(stem) - 3] + _suggested_identifier(stem) + '.py:' + func)!r}."
+            )
+        return
+    segments = path.split(".")
+    for segment in segments:
+        problem = _identifier_problem(segment)
+        if problem is not None:
+            hint = f" For a file, write {(path + '.py:' + func)!r}." if "/" in path else ""
+            raise HandlerError(
+                f"The `handler` field of {target} ({handler_field!r}) names the module `{path}`, "
+                f"whose part `{segment}` {problem}, so Python cannot import it. Write a dotted "
+                f"module path of identifiers (e.g. 'orders.app:{func}').{hint}"
+            )
+    if segments[0] == REEXPORT_MODULE:
+        raise _reexport_clash(target, handler_field, f"the module `{path}`")
+
+
+def _reexport_clash(target: str, handler_field: str, what: str) -> HandlerError:
+    return HandlerError(
+        f"The `handler` field of {target} ({handler_field!r}) names {what}, but the function ZIP "
+        f"generates `{REEXPORT_MODULE}.py` at its root to re-export the handler as "
+        f"`{REEXPORT_MODULE}.{REEXPORT_FUNC}`. Rename your module (e.g. to `app`) and point the "
+        "`handler` field at it; AWS keeps calling `lambda_function.handler`."
+    )
+
+
 def top_level_names(source: str, filename: str) -> List[str]:
+    """Names bound by the module's top-level statements (not those under `if`/`try`)."""
     tree = ast.parse(source, filename=filename)
     names: List[str] = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.append(node.name)
         elif isinstance(node, ast.Assign):
-            names.extend(t.id for t in node.targets if isinstance(t, ast.Name))
+            for target in node.targets:
+                names.extend(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
         elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
             names.append(node.target.id)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.extend((alias.asname or alias.name).split(".")[0] for alias in node.names)
+            names.extend(
+                (alias.asname or alias.name).split(".")[0] for alias in node.names if alias.name != "*"
+            )
     return names
 
 
-def check_handler(
-    target: str, handler_field: str, module: str, func: str, sources: Mapping[str, bytes]
-) -> Optional[str]:
-    """Raise HandlerError unless `module` is among `sources` (source-root-relative paths) and
-    defines `func` at top level. Returns the path of the handler's file."""
-    if module == REEXPORT_MODULE:
+@dataclass(frozen=True)
+class _Binding:
+    """One statement that may bind the handler's name: `kind` is def, async, class, value
+    (`value` holds the expression), import, star or unknown; `what` describes it for a note."""
+
+    index: int  # of the top-level statement holding it
+    line: int
+    kind: str
+    conditional: Optional[str] = None  # "if", "try", ... when under a compound statement
+    node: Optional[ast.AST] = None
+    value: Optional[ast.expr] = None
+    what: str = ""
+
+
+_DEFINITION_KINDS: Dict[type, str] = {
+    ast.FunctionDef: "def",
+    ast.AsyncFunctionDef: "async",
+    ast.ClassDef: "class",
+}
+
+_COMPOUND: Dict[type, str] = {
+    ast.If: "if",
+    ast.Try: "try",
+    ast.With: "with",
+    ast.AsyncWith: "async with",
+    ast.For: "for",
+    ast.AsyncFor: "async for",
+    ast.While: "while",
+}
+
+
+def _target_names(target: ast.expr) -> Set[str]:
+    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+
+
+def _bindings(body: Sequence[ast.stmt], name: str) -> List[_Binding]:
+    """Every binding of `name` by the module's statements, in order, descending into compound
+    statements (marked conditional) but not into function or class bodies."""
+    found: List[_Binding] = []
+
+    def visit(statements: Sequence[ast.stmt], index: Optional[int], conditional: Optional[str]) -> None:
+        for position, node in enumerate(statements):
+            top = position if index is None else index
+            line = getattr(node, "lineno", 0)
+
+            def add(
+                kind: str, node: Optional[ast.AST] = None, value: Optional[ast.expr] = None, what: str = ""
+            ) -> None:
+                found.append(_Binding(top, line, kind, conditional, node, value, what))
+
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if node.name == name:
+                    add(_DEFINITION_KINDS[type(node)], node=node)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if node.value is None:
+                    pass  # `handler: Callable` alone binds nothing
+                elif any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                    add("value", value=node.value)
+                elif any(name in _target_names(t) for t in targets if not isinstance(t, ast.Name)):
+                    add("unknown", what="assigned by unpacking")
+            elif isinstance(node, ast.AugAssign):
+                if name in _target_names(node.target):
+                    add("unknown", what="changed by an augmented assignment")
+            elif isinstance(node, ast.Delete):
+                if any(name in _target_names(t) for t in node.targets):
+                    add("unknown", what="deleted with `del`")
+            elif isinstance(node, ast.ImportFrom):
+                source = "." * node.level + (node.module or "")
+                for alias in node.names:
+                    if alias.name == "*":
+                        add("star", what=f"possibly imported by `from {source} import *`")
+                    elif (alias.asname or alias.name) == name:
+                        add("import", what=f"imported from `{source}`")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if (alias.asname or alias.name.split(".")[0]) == name:
+                        add("import", what=f"bound by `import {alias.name}`")
+            compound = next((label for kind, label in _COMPOUND.items() if isinstance(node, kind)), None)
+            if compound is not None:
+                inner = conditional or compound
+                if isinstance(node, (ast.For, ast.AsyncFor)) and name in _target_names(node.target):
+                    found.append(_Binding(top, line, "unknown", inner, what="a `for` loop variable"))
+                if isinstance(node, (ast.With, ast.AsyncWith)):
+                    for item in node.items:
+                        if item.optional_vars is not None and name in _target_names(item.optional_vars):
+                            found.append(_Binding(top, line, "unknown", inner, what="bound by `with ... as`"))
+                for field in ("body", "orelse", "finalbody"):
+                    visit(getattr(node, field, []), top, inner)
+                for handler in getattr(node, "handlers", []):
+                    if handler.name == name:
+                        found.append(_Binding(top, handler.lineno, "unknown", inner, what="an exception"))
+                    visit(handler.body, top, inner)
+            # Walrus targets bind in module scope even inside comprehensions.
+            for sub in _walk_outside_scopes(node):
+                if isinstance(sub, ast.NamedExpr) and sub.target.id == name:
+                    add("unknown", what="bound by `:=`")
+
+    visit(body, None, None)
+    return found
+
+
+def _walk_outside_scopes(node: ast.stmt) -> List[ast.AST]:
+    """The expressions of one statement, not entering function, lambda or class bodies, nor
+    nested statements (visited on their own)."""
+    pending: List[ast.AST] = [c for c in ast.iter_child_nodes(node) if not isinstance(c, ast.stmt)]
+    result: List[ast.AST] = []
+    while pending:
+        current = pending.pop()
+        result.append(current)
+        if isinstance(current, (ast.Lambda, ast.stmt)):
+            continue
+        pending.extend(ast.iter_child_nodes(current))
+    return result
+
+
+def _dynamic_binders(tree: ast.Module, name: str) -> Optional[str]:
+    """How the module could bind `name` without a statement naming it, or None."""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "__getattr__":
+            return "the module defines `__getattr__`"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global) and name in node.names:
+            return f"a function declares `global {name}`"
+        called = node.func if isinstance(node, ast.Call) else None
+        if isinstance(called, ast.Name) and called.id in _DYNAMIC_BINDERS:
+            return f"the module calls `{called.id}()`"
+        if isinstance(node, ast.Attribute) and node.attr == "modules":
+            if isinstance(node.value, ast.Name) and node.value.id == "sys":
+                return "the module uses `sys.modules`"
+    return None
+
+
+def _literal_kind(value: ast.expr) -> Optional[str]:
+    """What a literal-only expression evaluates to ("the number 42"), or None if it may be
+    anything (calls, names, attributes, operators on non-literals)."""
+    if isinstance(value, ast.Constant):
+        constant = value.value
+        if constant is None or isinstance(constant, bool):
+            return f"`{constant}`"
+        if isinstance(constant, (int, float, complex)):
+            return f"the number {constant!r}"
+        if isinstance(constant, str):
+            return "a string"
+        if isinstance(constant, bytes):
+            return "bytes"
+        return f"`{ast.unparse(value)}`"
+    containers: Dict[type, str] = {
+        ast.JoinedStr: "an f-string",
+        ast.List: "a list",
+        ast.ListComp: "a list",
+        ast.Tuple: "a tuple",
+        ast.Set: "a set",
+        ast.SetComp: "a set",
+        ast.Dict: "a dict",
+        ast.DictComp: "a dict",
+        ast.GeneratorExp: "a generator",
+    }
+    for kind, text in containers.items():
+        if isinstance(value, kind):
+            return text
+    if isinstance(value, ast.UnaryOp):
+        return _literal_kind(value.operand)
+    if isinstance(value, ast.BinOp):
+        left, right = _literal_kind(value.left), _literal_kind(value.right)
+        return left if left is not None and right is not None else None
+    return None
+
+
+def _decorator_names(node: Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef]) -> List[str]:
+    names = []
+    for decorator in node.decorator_list:
+        called = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if isinstance(called, ast.Attribute):
+            names.append(called.attr)
+        elif isinstance(called, ast.Name):
+            names.append(called.id)
+        else:
+            names.append("")
+    return names
+
+
+def _arity_problem(args: ast.arguments) -> Optional[str]:
+    """Why a plain function cannot be called as `f(event, context)`, or None."""
+    positional = len(args.posonlyargs) + len(args.args)
+    required = positional - len(args.defaults)
+    if positional < 2 and args.vararg is None:
+        return f"takes {positional} positional parameter{'s' if positional != 1 else ''}"
+    if required > 2:
+        return f"requires {required} positional parameters"
+    missing = [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]
+    if missing:
+        return f"requires the keyword-only parameter `{missing[0]}`"
+    return None
+
+
+def _short(node: ast.AST, limit: int = 60) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """`error` is a sentence on why the handler cannot work; `note` on why it is not seen."""
+
+    verified: bool = False
+    note: Optional[str] = None
+    error: Optional[str] = None
+    failure: str = ""  # "async", "class", "signature" or "value": which advice fits
+
+
+def _judge(tree: ast.Module, path: str, name: str, before: int, seen: Tuple[str, ...]) -> Optional[_Verdict]:
+    """The verdict on what `name` is bound to by the statements before index `before`, or None
+    if no statement binds it."""
+    bindings = [b for b in _bindings(tree.body, name) if b.index < before]
+    if not bindings:
+        return None
+    last = bindings[-1]
+    where = f"{path}:{last.line}"
+    if last.conditional is not None:
+        return _Verdict(note=f"`{name}` is bound under a top-level `{last.conditional}` ({where})")
+    if last.kind in ("unknown", "import", "star"):
+        return _Verdict(note=f"`{name}` is {last.what} ({where})")
+    if last.kind == "def":
+        assert isinstance(last.node, ast.FunctionDef)
+        arity = None if last.node.decorator_list else _arity_problem(last.node.args)
+        if arity is not None:
+            error = f"`{name}` ({where}) {arity}, but Lambda calls it with (event, context)"
+            return _Verdict(error=error, failure="signature")
+        return _Verdict(verified=True)
+    if last.kind == "async":
+        assert isinstance(last.node, ast.AsyncFunctionDef)
+        decorators = _decorator_names(last.node)
+        if any(d not in _PASS_THROUGH_DECORATORS for d in decorators):
+            return _Verdict(
+                note=f"`{name}` is an `async def` behind decorators ({where}) that may make it synchronous"
+            )
+        return _Verdict(error=f"`{name}` is an `async def` ({where})", failure="async")
+    if last.kind == "class":
+        assert isinstance(last.node, ast.ClassDef)
+        if last.node.decorator_list or last.node.keywords:
+            return _Verdict(note=f"`{name}` is a class with decorators or a metaclass ({where})")
+        return _Verdict(
+            error=(
+                f"`{name}` is a class ({where}): Lambda would call it with (event, context), which "
+                "constructs an instance, and then fail to serialize that instance as the response"
+            ),
+            failure="class",
+        )
+    value = last.value
+    assert value is not None
+    if isinstance(value, ast.Lambda):
+        return _Verdict(verified=True)
+    kind = _literal_kind(value)
+    if kind is not None:
+        error = f"`{name}` is bound to {kind} (`{_short(value)}`, {where}), which cannot be called"
+        return _Verdict(error=error, failure="value")
+    if isinstance(value, ast.Name) and value.id not in seen and len(seen) < 20:
+        aliased = _judge(tree, path, value.id, last.index, seen + (name,))
+        if aliased is None:
+            return _Verdict(
+                note=f"`{name}` is bound to `{value.id}` ({where}), which the module does not define"
+            )
+        if aliased.error is not None:
+            return _Verdict(
+                error=f"`{name}` is another name for `{value.id}`, and {aliased.error}",
+                failure=aliased.failure,
+            )
+        return aliased
+    what = "a call" if isinstance(value, ast.Call) else "an expression"
+    return _Verdict(
+        note=f"`{name}` is bound to {what} (`{_short(value)}`, {where}) whose result is only known on import"
+    )
+
+
+def _check_module_segments(
+    target: str, handler_field: str, module: str, sources: Mapping[str, bytes]
+) -> None:
+    """Raise HandlerError, naming the file or directory to rename, if `module` cannot appear in
+    the generated `from <module> import <func>`."""
+    parts = module.split(".")
+    for i, part in enumerate(parts):
+        problem = _identifier_problem(part)
+        if problem is None:
+            continue
+        prefix = "/".join(parts[: i + 1])
+        is_file = i == len(parts) - 1 and prefix + ".py" in sources
+        current = prefix + (".py" if is_file else "/")
+        renamed = "/".join(parts[:i] + [_suggested_identifier(part)]) + (".py" if is_file else "/")
         raise HandlerError(
-            f"The `handler` of {target} is in a module named `{REEXPORT_MODULE}`, the name the "
-            "function ZIP uses for its generated re-export. Rename the module."
+            f"The `handler` field of {target} ({handler_field!r}) resolves to the module "
+            f"`{module}`, which cannot be imported: `{part}` {problem} (the generated "
+            f"`from {module} import ...` would be a syntax error). Rename {current} to "
+            f"{renamed} (source-root-relative) and update the `handler` field to match."
+        )
+
+
+def check_handler(
+    target: str,
+    handler_field: str,
+    module: str,
+    func: str,
+    sources: Mapping[str, bytes],
+    *,
+    target_python: Optional[Tuple[int, int]] = None,
+) -> HandlerCheck:
+    """Raise HandlerError unless `module` is among `sources` (source-root-relative paths) and
+    binds `func` at top level to something that can be a Lambda handler.
+
+    `target_python` is the runtime's Python version: when newer than the Python running this
+    (Pants runs on 3.9), a file that does not parse may only use newer syntax (`match`,
+    `except*`, PEP 695), so that is not an error but an unverified result.
+    """
+    _check_func_name(target, handler_field, func)
+    _check_module_segments(target, handler_field, module, sources)
+    if module.split(".")[0] == REEXPORT_MODULE:
+        raise _reexport_clash(target, handler_field, f"the module `{module}`")
+    clash = sorted(p for p in sources if p == f"{REEXPORT_MODULE}.py" or p.startswith(f"{REEXPORT_MODULE}/"))
+    if clash:
+        raise HandlerError(
+            f"{target} has the first-party file {clash[0]} at a source root, where the function "
+            f"ZIP generates `{REEXPORT_MODULE}.py` to re-export the `handler` ({handler_field!r}) "
+            f"as `{REEXPORT_MODULE}.{REEXPORT_FUNC}`. Rename it (e.g. to app.py) and update "
+            "imports of it."
         )
     path = next((p for p in module_paths(module) if p in sources), None)
     if path is None:
@@ -67,18 +545,57 @@ def check_handler(
         )
     text = sources[path].decode("utf-8", errors="replace")
     try:
-        names = top_level_names(text, path)
+        tree = ast.parse(text, filename=path)
     except SyntaxError as e:
-        raise HandlerError(f"The handler file {path} of {target} does not parse: {e}")
-    if func not in names:
-        functions = sorted(
-            n
-            for n in names
-            if not n.startswith("_")
-        )
+        where = f"{path}, line {e.lineno}: {e.msg}"
+        if target_python is not None and target_python > sys.version_info[:2]:
+            return HandlerCheck(
+                path,
+                False,
+                f"{where} does not parse with Python {sys.version_info[0]}.{sys.version_info[1]} "
+                f"(maybe syntax of Python {target_python[0]}.{target_python[1]}); {IMPORT_CHECK}.",
+            )
+        raise HandlerError(f"The handler file of {target} does not parse: {where}.")
+
+    verdict = _judge(tree, path, func, len(tree.body), ())
+    dynamic = _dynamic_binders(tree, func)
+    if verdict is None:
+        if dynamic is not None:
+            note = f"`{func}` is not bound by name in {path}, but {dynamic}; {IMPORT_CHECK}."
+            return HandlerCheck(path, False, note)
+        names = sorted(n for n in set(top_level_names(text, path)) if not n.startswith("_"))
         raise HandlerError(
             f"The `handler` {handler_field!r} of {target} names `{func}`, but {path} defines no "
-            f"top-level `{func}`. Top-level names there: {', '.join(functions) or 'none'}. Fix "
+            f"top-level `{func}`. Top-level names there: {', '.join(names) or 'none'}. Fix "
             "the name after the `:` in the `handler` field."
         )
-    return path
+    if verdict.error is not None:
+        if dynamic is not None:
+            return HandlerCheck(path, False, f"{verdict.error}, but {dynamic}; {IMPORT_CHECK}.")
+        raise HandlerError(_failure(target, handler_field, func, verdict))
+    if verdict.verified:
+        return HandlerCheck(path, True)
+    return HandlerCheck(path, False, f"{verdict.note}; {IMPORT_CHECK}.")
+
+
+def _failure(target: str, handler_field: str, func: str, verdict: _Verdict) -> str:
+    start = f"The `handler` field of {target} ({handler_field!r}) cannot work: {verdict.error}."
+    if verdict.failure == "signature":
+        return f"{start} Define it as `def {func}(event, context):`."
+    if verdict.failure == "async":
+        return (
+            f"{start} Lambda's Python runtime calls the handler without awaiting it, so every "
+            "invocation fails with \"Object of type coroutine is not JSON serializable\". Rename "
+            f"the coroutine (e.g. to `{func}_async`) and add a synchronous handler that runs it:\n\n"
+            f"    def {func}(event, context):\n"
+            f"        return asyncio.run({func}_async(event, context))\n\n"
+            "For SQS, Kinesis or DynamoDB batches, Powertools' `async_process_partial_response` "
+            "runs an async record handler from a synchronous one."
+        )
+    if verdict.failure == "class":
+        return (
+            f"{start} Point the `handler` field at an instance or a function instead, e.g. "
+            f"`handler = {func}()` at top level (with a `__call__(self, event, context)` method) "
+            f"and {_with_func(handler_field, 'handler')!r}."
+        )
+    return f"{start} Point the `handler` field at a function, e.g. `def {func}(event, context): ...`."
