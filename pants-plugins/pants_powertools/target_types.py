@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from typing import Iterable, Optional, Tuple
 
 from pants.backend.python.target_types import PexCompletePlatformsField, PythonResolveField
@@ -21,6 +22,7 @@ from pants.engine.target import (
 )
 from pants.util.strutil import help_text
 
+from pants_powertools import handlers
 from pants_powertools.runtimes import (
     ARCHITECTURE_NAMES,
     RUNTIME_NAMES,
@@ -30,8 +32,8 @@ from pants_powertools.runtimes import (
     get_runtime,
 )
 
-REEXPORTED_HANDLER_MODULE = "lambda_function"
-REEXPORTED_HANDLER_FUNC = "handler"
+REEXPORTED_HANDLER_MODULE = handlers.REEXPORT_MODULE
+REEXPORTED_HANDLER_FUNC = handlers.REEXPORT_FUNC
 
 _RUNTIMES_HELP = ", ".join(f"`{name}`" for name in RUNTIME_NAMES)
 _ARCHITECTURES_HELP = ", ".join(f"`{name}`" for name in ARCHITECTURE_NAMES)
@@ -39,6 +41,21 @@ _ARCHITECTURES_HELP = ", ".join(f"`{name}`" for name in ARCHITECTURE_NAMES)
 
 def _invalid(field_alias: str, address: Address, problem: str) -> InvalidFieldException:
     return InvalidFieldException(f"The `{field_alias}` field of the target {address} is invalid: {problem}")
+
+
+def _validate_output_path(target: Target) -> None:
+    """`output_path` is relative to dist/; an absolute one or one that climbs out of it would
+    otherwise fail deep in the engine."""
+    value = target[OutputPathField].value
+    if value is None:
+        return
+    if value.startswith("/") or posixpath.normpath(value).split("/")[0] == "..":
+        raise _invalid(
+            OutputPathField.alias,
+            target.address,
+            f"{value!r} is not inside dist/. Write a path relative to dist/, like "
+            f"'{posixpath.basename(value) or 'lambda.zip'}' or 'lambdas/orders.zip'.",
+        )
 
 
 def _validated_runtime(alias: str, value: str, address: Address) -> str:
@@ -61,6 +78,16 @@ class PowertoolsHandlerField(PythonFaaSHandlerField):
     # Subclasses the generic FaaS field, not `PythonAwsLambdaHandlerField`: Pants' own
     # `python_awslambda` packager would otherwise match these targets too and package them twice.
     reexported_handler_module = REEXPORTED_HANDLER_MODULE
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> str:
+        value = super().compute_value(raw_value, address)
+        assert value is not None
+        try:
+            handlers.validate_handler_spec(str(address), value)
+        except handlers.HandlerError as e:
+            raise InvalidFieldException(str(e))
+        return value
 
     help = help_text(
         f"""
@@ -314,6 +341,17 @@ class PythonAwsLambdaPowertools(Target):
         """
     )
 
+    def validate(self) -> None:
+        _validate_output_path(self)
+        platforms = self[PowertoolsCompletePlatformsField].value or ()
+        if len(platforms) > 1:
+            raise _invalid(
+                PowertoolsCompletePlatformsField.alias,
+                self.address,
+                f"it names {len(platforms)} files, but a Lambda function runs on exactly one "
+                "platform. Name one file.",
+            )
+
 
 class PowertoolsLayer(Target):
     alias = "powertools_layer"
@@ -335,6 +373,9 @@ class PowertoolsLayer(Target):
         Functions name it in their `layers` field and then leave out what it provides.
         """
     )
+
+    def validate(self) -> None:
+        _validate_output_path(self)
 
 
 def target_types() -> Tuple[type, ...]:

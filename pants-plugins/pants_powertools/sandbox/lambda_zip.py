@@ -694,13 +694,13 @@ def _compile_items(
     return pyc_items, first_party, third_party
 
 
-def _owner_lookup(dists: Mapping[str, _Distribution], files: Iterable[str]) -> Callable[[str], str]:
+def _owner_lookup(dists: Mapping[str, _Distribution], files: Iterable[str]) -> Callable[[str], Optional[str]]:
     owners: Dict[str, str] = {}
     paths = list(files)
     for name, dist in dists.items():
         for path in _dist_paths(dist, paths, ""):
             owners[path] = f"{name} {dist.version}"
-    return lambda path: owners.get(path, "first-party code")
+    return owners.get
 
 
 def build_zip(spec: ZipSpec) -> Report:
@@ -776,21 +776,22 @@ def build_zip(spec: ZipSpec) -> Report:
             files.update(pyc_items)
             report.compiled = len(pyc_items)
 
-        owner = _owner_lookup(dists, files) if spec.native else None
-        problems: List[str] = []
+        owner = _owner_lookup(dists, files)
+        problems: List[Any] = []
 
         def check(name: str, item: _Item, data: bytes) -> None:
-            if spec.native is None or item.checked or owner is None:
+            if spec.native is None or item.checked:
                 return
-            for problem in native_code.check_native_file(
-                name, data, spec.native.architecture, spec.native.max_glibc
-            ):
-                problems.append(f"{owner(name)}: {problem}")
+            problems.extend(
+                native_code.check_native_file(
+                    name, data, spec.native.architecture, spec.native.max_glibc
+                )
+            )
 
         output = {out_prefix + path: item for path, item in files.items()}
         tmp_out = spec.output + ".tmp"
         with open(tmp_out, "wb") as f:
-            _write_items(output, f, lambda n, i, d: check(n[len(out_prefix):], i, d))
+            _write_items(output, f, check)
         if problems:
             os.unlink(tmp_out)
             native = spec.native
@@ -798,9 +799,9 @@ def build_zip(spec: ZipSpec) -> Report:
             raise ArtifactZipError(
                 f"Native code that cannot load on Lambda {native.architecture} "
                 f"(glibc {native.max_glibc[0]}.{native.max_glibc[1]}):\n"
-                + "\n".join(f"  {p}" for p in problems)
-                + "\nUse a wheel built for this platform (check `complete_platforms` and the "
-                "requirement's version), or mark the requirement with an environment marker."
+                + native_code.format_problems(
+                    problems, lambda path: owner(path[len(out_prefix) :])
+                )
             )
         os.replace(tmp_out, spec.output)
         with open(spec.output, "rb") as f:

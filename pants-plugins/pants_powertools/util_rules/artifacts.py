@@ -468,11 +468,18 @@ async def build_function_artifact(
     source_contents = await Get(DigestContents, Digest, sources.digest)
     sources_by_path = {fc.path: fc.content for fc in source_contents}
     try:
-        handlers.check_handler(
-            str(address), tgt[PowertoolsHandlerField].value, handler.module, handler.func, sources_by_path
+        checked = handlers.check_handler(
+            str(address),
+            tgt[PowertoolsHandlerField].value,
+            handler.module,
+            handler.func,
+            sources_by_path,
+            target_python=get_runtime(runtime).python_version,
         )
     except handlers.HandlerError as e:
         raise PowertoolsPackageError(str(e))
+    if not checked.verified and checked.note:
+        logger.info(f"{address}: {checked.note}")
     if len(needs.custom_platforms) > 1:
         raise PowertoolsPackageError(
             f"The `complete_platforms` field of {address} names {len(needs.custom_platforms)} "
