@@ -1,42 +1,25 @@
-"""Tests for manifest: AWS-compatible digests, sizes, and byte-stable JSON."""
+"""Tests for manifest: AWS-compatible digests, every key present, and byte-stable JSON."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
-from pathlib import Path
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Dict
 
 import pytest
 
-from pants_powertools.artifact_zip import write_zip
 from pants_powertools.manifest import (
     ManifestError,
+    ZipFacts,
     build_manifest,
     code_sha256,
     manifest_filename,
     manifest_json,
 )
 
-
-def make_zip(entries: Sequence[Tuple[str, bytes, bool]]) -> bytes:
-    buf = io.BytesIO()
-    write_zip(entries, buf)
-    return buf.getvalue()
-
-
-LAYER_ZIP = make_zip(
-    [
-        ("python/pydantic/__init__.py", b"x" * 10),
-        ("python/pydantic-2.9.0.dist-info/METADATA", b"Name: pydantic\nVersion: 2.9.0\n"),
-        ("python/Typing_Extensions-4.0.dist-info/METADATA",
-         b"Name: Typing_Extensions\nVersion: 4.0\n"),
-    ]
-)
-FUNCTION_ZIP = make_zip([("app.py", b"def h(e, c):\n    pass\n"),
-                         ("lambda_function.py", b"from app import h as handler\n")])
+ZIP_BYTES = b"PK\x05\x06" + b"\0" * 18  # An empty ZIP: the manifest takes the facts as given.
+FACTS = ZipFacts.of(ZIP_BYTES, unzipped_size=1234)
 
 
 def test_code_sha256_matches_aws_format() -> None:
@@ -45,54 +28,59 @@ def test_code_sha256_matches_aws_format() -> None:
     assert base64.b64decode(code_sha256(b"abc")) == hashlib.sha256(b"abc").digest()
 
 
+def test_zip_facts_of_bytes() -> None:
+    assert FACTS.sha256 == hashlib.sha256(ZIP_BYTES).hexdigest()
+    assert FACTS.code_sha256 == code_sha256(ZIP_BYTES)
+    assert FACTS.size == len(ZIP_BYTES) and FACTS.unzipped_size == 1234
+
+
 def test_manifest_filename() -> None:
     assert manifest_filename("dist/svc/orders.zip") == "dist/svc/orders.lambda.json"
     assert manifest_filename("layer") == "layer.lambda.json"
 
 
-def test_layer_manifest_from_path(tmp_path: Path) -> None:
-    path = tmp_path / "powertools-python3.12-arm64.zip"
-    path.write_bytes(LAYER_ZIP)
-    m = build_manifest("layer", "python3.12", ["x86_64", "arm64"], path)
+def test_layer_manifest() -> None:
+    m = build_manifest(
+        "layer",
+        "python3.12",
+        ["x86_64", "arm64"],
+        FACTS,
+        distributions={"typing-extensions": "4.0", "pydantic": "2.9.0"},
+        artifact="src/powertools-arm64.zip",
+    )
     assert m["kind"] == "layer"
-    assert m["artifact"] == path.name
+    assert m["artifact"] == "src/powertools-arm64.zip"
     assert m["architectures"] == ["x86_64", "arm64"]
     assert m["handler"] is None and m["layers"] == []
-    assert m["sha256"] == hashlib.sha256(LAYER_ZIP).hexdigest()
-    assert m["code_sha256"] == code_sha256(LAYER_ZIP)
-    assert m["size"] == len(LAYER_ZIP)
-    expected_unzipped = 10 + len(b"Name: pydantic\nVersion: 2.9.0\n") + len(
-        b"Name: Typing_Extensions\nVersion: 4.0\n"
+    assert (m["sha256"], m["code_sha256"], m["size"], m["unzipped_size"]) == (
+        FACTS.sha256, FACTS.code_sha256, FACTS.size, 1234
     )
-    assert m["unzipped_size"] == expected_unzipped
-    assert m["distributions"] == {"pydantic": "2.9.0", "typing-extensions": "4.0"}
+    assert list(m["distributions"]) == ["pydantic", "typing-extensions"]
+    assert "files" not in m and "source_handler" not in m
 
 
 def test_function_manifest_and_json_is_deterministic() -> None:
     kwargs: Dict[str, Any] = dict(
         handler="lambda_function.handler",
+        source_handler="orders.app.lambda_handler",
         distributions={"zeta": "1", "alpha": "2"},
         layers=["src/layers:powertools", {"name": "other", "sha256": "ab"}],
         environment={"Z": "1", "A": "2"},
+        files=["src/orders/config/b.json", "src/orders/config/a.json"],
         artifact="orders.zip",
     )
-    m = build_manifest("function", "python3.12", ["arm64"], FUNCTION_ZIP, **kwargs)
+    m = build_manifest("function", "python3.12", ["arm64"], FACTS, **kwargs)
     assert list(m["distributions"]) == ["alpha", "zeta"]
     assert list(m["environment"]) == ["A", "Z"]
     assert m["layers"][0] == "src/layers:powertools"  # Order is Lambda's layer order: kept.
+    assert m["files"] == ["src/orders/config/a.json", "src/orders/config/b.json"]
+    assert m["source_handler"] == "orders.app.lambda_handler"
     text = manifest_json(m)
-    again = manifest_json(build_manifest("function", "python3.12", ["arm64"], FUNCTION_ZIP,
-                                         **kwargs))
-    assert text == again
+    assert text == manifest_json(build_manifest("function", "python3.12", ["arm64"], FACTS, **kwargs))
     assert text.endswith("}\n") and not text.endswith("\n\n")
     assert json.loads(text) == m
     keys = [line.split('"')[1] for line in text.splitlines() if line.startswith('  "')]
     assert keys == sorted(keys)
-
-
-def test_distributions_default_from_function_zip_root() -> None:
-    m = build_manifest("function", "python3.9", ["x86_64"], FUNCTION_ZIP, handler="a.b")
-    assert m["distributions"] == {}
 
 
 @pytest.mark.parametrize(
@@ -105,11 +93,19 @@ def test_distributions_default_from_function_zip_root() -> None:
         (dict(handler=None), "handler"),
         (dict(environment={"A": 1}), "strings"),
         (dict(kind="layer", handler="x.y"), "neither"),
+        (dict(kind="layer", handler=None, files=["a"]), "neither"),
     ],
 )
 def test_invalid_manifests(kwargs: Dict[str, Any], match: str) -> None:
-    args: Dict[str, Any] = dict(kind="function", runtime="python3.12", architectures=["arm64"],
-                zip_bytes_or_path=FUNCTION_ZIP, handler="lambda_function.handler")
+    args: Dict[str, Any] = dict(
+        kind="function",
+        runtime="python3.12",
+        architectures=["arm64"],
+        facts=FACTS,
+        handler="lambda_function.handler",
+        distributions={},
+        artifact="a.zip",
+    )
     args.update(kwargs)
     with pytest.raises(ManifestError, match=match):
         build_manifest(**args)

@@ -25,6 +25,7 @@ import posixpath
 import py_compile
 import re
 import stat
+import subprocess
 import sys
 import tempfile
 import warnings
@@ -68,6 +69,9 @@ _MSDOS_DIRECTORY = 0x10
 # PEP 552 flags word of a .pyc: bit 0 = hash-based, bit 1 = check_source.
 _PYC_HASH_BASED = 0b01
 _PYC_HEADER_SIZE = 16
+# Bytecode is compiled in up to this many child processes, one per this many modules.
+_MAX_SHARDS = 4
+_JOBS_PER_SHARD = 200
 # How many of the largest first-party files the report names, for size-limit errors.
 _LARGEST_FILES = 10
 
@@ -423,17 +427,62 @@ def _check_hash_seed() -> None:
         )
 
 
-def _compile_all(jobs: Sequence[Tuple[str, str, str, str]], workers: int) -> List[Optional[CompileFailure]]:
-    """Compile in worker processes when it pays; the bytes are the same for any `workers`."""
-    if workers > 1 and len(jobs) >= 64:
-        try:
-            from concurrent.futures import ProcessPoolExecutor
+def _shards(jobs: Sequence[Tuple[str, str, str, str]]) -> List[Sequence[Tuple[str, str, str, str]]]:
+    """Contiguous slices, their number a function of the job count alone (never of the cores)."""
+    count = min(_MAX_SHARDS, max(1, len(jobs) // _JOBS_PER_SHARD))
+    size = -(-len(jobs) // count) if jobs else 0
+    return [jobs[i : i + size] for i in range(0, len(jobs), size)] if jobs else []
 
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                return list(pool.map(_compile_one, jobs, chunksize=32))
-        except (OSError, NotImplementedError, ImportError):
-            pass  # Some sandboxes forbid the semaphores a pool needs; serial is always correct.
-    return [_compile_one(job) for job in jobs]
+
+def _compile_all(
+    jobs: Sequence[Tuple[str, str, str, str]], workers: int
+) -> List[Optional[CompileFailure]]:
+    """Compile in fresh child processes, `workers` at a time.
+
+    marshal marks objects by reference count, so a .pyc's bytes depend on what the compiling
+    process did before (seen: the first modules a pool worker compiles differ). Each shard is
+    therefore compiled by a new interpreter, and the shards depend only on the job list: the
+    bytes are the same for any number of cores.
+    """
+    _check_hash_seed()
+    failures: List[Optional[CompileFailure]] = []
+    pending = list(enumerate(_shards(jobs)))
+    running: List[Tuple[int, Any, str]] = []
+    results: Dict[int, List[Optional[CompileFailure]]] = {}
+    with tempfile.TemporaryDirectory(prefix="lambda_zip-shards-") as tmp:
+        while pending or running:
+            while pending and len(running) < max(1, workers):
+                index, shard = pending.pop(0)
+                shard_file = os.path.join(tmp, f"{index}.json")
+                with open(shard_file, "w", encoding="utf-8") as f:
+                    json.dump([list(job) for job in shard], f)
+                child = subprocess.Popen(
+                    [sys.executable, "-S", "-B", os.path.abspath(__file__), "--compile-shard", shard_file],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+                running.append((index, child, shard_file))
+            index, child, shard_file = running.pop(0)
+            out, err = child.communicate()
+            if child.returncode != 0:
+                raise ArtifactZipError("Compiling bytecode failed:\n" + err.decode("utf-8", "replace"))
+            results[index] = [
+                CompileFailure(f["path"], f["line"], f["message"]) if f else None
+                for f in json.loads(out.decode("utf-8"))
+            ]
+    for index in sorted(results):
+        failures.extend(results[index])
+    return failures
+
+
+def _compile_shard(shard_file: str) -> None:
+    with open(shard_file, encoding="utf-8") as f:
+        jobs = [tuple(job) for job in json.load(f)]
+    out = []
+    for job in jobs:
+        failure = _compile_one(job)  # type: ignore[arg-type]
+        out.append(None if failure is None else {"path": failure.path, "line": failure.line, "message": failure.message})
+    json.dump(out, sys.stdout)
 
 
 def _pyc_flags(header: bytes) -> Optional[int]:
@@ -665,7 +714,6 @@ def _compile_items(
 
     Returns the new .pyc items, then the first-party and the third-party failures.
     """
-    _check_hash_seed()
     tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="lambda_zip-"))
     jobs: List[Tuple[str, str, str, str]] = []
     for rel in sorted(files):
@@ -833,10 +881,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """`lambda_zip.py REQUEST.json REPORT.json [--workers N]`; exit 1 with a message on a user
     error, which the rule shows as it is."""
     parser = argparse.ArgumentParser(prog="lambda_zip.py", description=__doc__)
-    parser.add_argument("request", help="The JSON request written by the rule.")
-    parser.add_argument("report", help="Where to write the JSON report.")
+    parser.add_argument("request", nargs="?", help="The JSON request written by the rule.")
+    parser.add_argument("report", nargs="?", help="Where to write the JSON report.")
+    # Internal: compile one shard of modules in a fresh interpreter (see `_compile_all`).
+    parser.add_argument("--compile-shard", help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help="Processes that compile bytecode.")
     args = parser.parse_args(argv)
+    if args.compile_shard:
+        _compile_shard(args.compile_shard)
+        return 0
+    if not args.request or not args.report:
+        parser.error("REQUEST and REPORT are required")
     try:
         with open(args.request, encoding="utf-8") as f:
             spec = ZipSpec.from_json(json.load(f), workers=max(1, args.workers))

@@ -1,32 +1,32 @@
-"""Tests for artifact_zip: byte-identical output, Lambda-readable modes, RECORD-based exclusion,
-and unchecked-hash bytecode that Python really imports."""
+"""Tests for the ZIP script: byte-identical output, Lambda-readable modes, RECORD-based exclusion,
+unchecked-hash bytecode that Python really imports, and the checks that fail a build."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import json
 import os
 import stat
+import struct
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import pytest
 
-from pants_powertools import artifact_zip
-from pants_powertools.artifact_zip import (
+from pants_powertools.sandbox import lambda_zip
+from pants_powertools.sandbox.lambda_zip import (
     ArtifactZipError,
+    NativeTarget,
+    Report,
+    Source,
+    ZipSpec,
+    build_zip,
     canonicalize_name,
-    compile_bytecode,
-    distribution_sizes,
-    list_distributions,
     main,
-    normalize_zip,
-    write_zip,
 )
 
 CACHE_TAG = sys.implementation.cache_tag
@@ -44,6 +44,51 @@ def write_tree(root: Path, files: Mapping[str, str], mode: int = 0o644) -> Path:
         path.write_text(text)
         path.chmod(mode)
     return root
+
+
+def normalize(
+    sources: Union[Path, Sequence[Path]],
+    out: Path,
+    *,
+    first_party: bool = False,
+    files: Optional[Mapping[str, Path]] = None,
+    bytecode: bool = False,
+    python_version: Optional[str] = None,
+    **kwargs: object,
+) -> Report:
+    """Run the script's pipeline; with bytecode, as the Process does (a child with
+    PYTHONHASHSEED=0, since this interpreter's .pyc would otherwise depend on the seed)."""
+    paths = [sources] if isinstance(sources, Path) else list(sources)
+    if bytecode and python_version is None:
+        python_version = "{}.{}".format(*sys.version_info[:2])
+    spec = ZipSpec(
+        output=str(out),
+        sources=tuple(Source(str(p), first_party) for p in paths),
+        files=tuple((a, str(p)) for a, p in (files or {}).items()),
+        python_version=python_version if bytecode else None,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    if not bytecode:
+        return build_zip(spec)
+    request, report = out.with_suffix(".request.json"), out.with_suffix(".report.json")
+    request.write_text(json.dumps({
+        "output": spec.output,
+        "sources": [{"path": s.path, "first_party": s.first_party} for s in spec.sources],
+        "files": [list(f) for f in spec.files],
+        "prefix": spec.prefix,
+        "exclude_distributions": list(spec.exclude_distributions),
+        "python_version": spec.python_version,
+    }))
+    proc = subprocess.run(
+        [sys.executable, "-S", lambda_zip.__file__, str(request), str(report)],
+        env=dict(os.environ, PYTHONHASHSEED="0"), stderr=subprocess.PIPE,
+    )
+    if proc.returncode != 0:
+        raise ArtifactZipError(proc.stderr.decode())
+    data = json.loads(report.read_text())
+    data.pop("zlib")
+    data["largest_first_party"] = [tuple(pair) for pair in data["largest_first_party"]]
+    return Report(**data)
 
 
 def names(zip_path: Path) -> List[str]:
@@ -73,52 +118,6 @@ SOURCES = {
 }
 
 
-# ------------------------------------------------------------------------------ write_zip
-
-
-def test_write_zip_layout_modes_and_times() -> None:
-    buf = io.BytesIO()
-    write_zip([("b/run", b"#!/bin/sh\n"), ("a/x/y.py", b"print(1)\n")], buf)
-    with zipfile.ZipFile(buf) as zf:
-        infos = zf.infolist()
-    assert [i.filename for i in infos] == ["a/", "a/x/", "a/x/y.py", "b/", "b/run"]
-    by_name = {i.filename: i for i in infos}
-    for info in infos:
-        assert info.date_time == (1980, 1, 1, 0, 0, 0)
-        assert info.create_system == 3
-    assert by_name["a/x/y.py"].external_attr >> 16 == stat.S_IFREG | 0o644
-    assert by_name["b/run"].external_attr >> 16 == stat.S_IFREG | 0o755
-    assert by_name["a/"].external_attr >> 16 == stat.S_IFDIR | 0o755
-    assert by_name["a/"].external_attr & 0x10  # MS-DOS directory bit, for non-Unix unzippers.
-    assert by_name["a/x/y.py"].compress_type == zipfile.ZIP_DEFLATED
-    assert by_name["a/"].compress_type == zipfile.ZIP_STORED
-
-
-def test_write_zip_is_order_independent() -> None:
-    entries = [("z.py", b"z"), ("a/b.py", b"b"), ("a/c", b"c")]
-    one, two = io.BytesIO(), io.BytesIO()
-    write_zip(entries, one)
-    write_zip(list(reversed(entries)), two)
-    assert one.getvalue() == two.getvalue()
-
-
-def test_write_zip_rejects_bad_entries(tmp_path: Path) -> None:
-    with pytest.raises(ArtifactZipError, match="Duplicate"):
-        write_zip([("a", b"1"), ("./a", b"2")], tmp_path / "o.zip")
-    with pytest.raises(ArtifactZipError, match="unsafe"):
-        write_zip([("../evil", b"1")], tmp_path / "o.zip")
-    with pytest.raises(ArtifactZipError, match="file in one input and a directory"):
-        write_zip([("a", b"1"), ("a/b", b"2")], tmp_path / "o.zip")
-    assert not (tmp_path / "o.zip").exists()
-    assert not (tmp_path / "o.zip.tmp").exists()
-
-
-def test_write_zip_explicit_empty_directory() -> None:
-    buf = io.BytesIO()
-    write_zip([("empty/", b""), ("f", b"x")], buf)
-    assert zipfile.ZipFile(buf).namelist() == ["empty/", "f"]
-
-
 # ------------------------------------------------------------------------------ determinism
 
 
@@ -128,9 +127,9 @@ def test_same_input_twice_is_byte_identical_despite_mtimes_and_modes(tmp_path: P
     two = write_tree(tmp_path / "two", dict(reversed(list(SOURCES.items()))), mode=0o664)
     for i, path in enumerate(sorted(two.rglob("*"))):
         os.utime(path, (1_700_000_000 + i * 1000, 1_700_000_000 + i * 1000))
-    normalize_zip(one, tmp_path / "one.zip")
-    normalize_zip(two, tmp_path / "two.zip")
-    normalize_zip(one, tmp_path / "again.zip")
+    normalize(one, tmp_path / "one.zip")
+    normalize(two, tmp_path / "two.zip")
+    normalize(one, tmp_path / "again.zip")
     assert sha256(tmp_path / "one.zip") == sha256(tmp_path / "two.zip")
     assert sha256(tmp_path / "one.zip") == sha256(tmp_path / "again.zip")
 
@@ -142,11 +141,9 @@ def test_zip_input_gives_the_same_bytes_as_a_directory(tmp_path: Path) -> None:
         for path in sorted(tree.rglob("*"), reverse=True):
             if path.is_file():
                 zf.write(path, path.relative_to(tree).as_posix())
-    normalize_zip(tree, tmp_path / "from_dir.zip")
-    normalize_zip(messy, tmp_path / "from_zip.zip")
-    normalize_zip(messy.read_bytes(), tmp_path / "from_bytes.zip")
+    normalize(tree, tmp_path / "from_dir.zip")
+    normalize(messy, tmp_path / "from_zip.zip")
     assert sha256(tmp_path / "from_dir.zip") == sha256(tmp_path / "from_zip.zip")
-    assert sha256(tmp_path / "from_dir.zip") == sha256(tmp_path / "from_bytes.zip")
 
 
 def test_modes_come_from_content_not_from_the_input(tmp_path: Path) -> None:
@@ -161,7 +158,7 @@ def test_modes_come_from_content_not_from_the_input(tmp_path: Path) -> None:
     (tree / "lib.so").chmod(0o444)
     (tree / "bin").chmod(0o700)
     out = tmp_path / "out.zip"
-    normalize_zip(tree, out)
+    normalize(tree, out)
     with zipfile.ZipFile(out) as zf:
         modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
     assert modes == {
@@ -188,25 +185,21 @@ def test_pycache_and_host_pyc_are_dropped(tmp_path: Path) -> None:
     (tree / "legacy.pyc").write_bytes(b"old")
     (tree / "pkg/__pycache__/junk.txt").write_text("x")
     out = tmp_path / "out.zip"
-    normalize_zip(tree, out)
+    normalize(tree, out)
     assert not [n for n in names(out) if "__pycache__" in n or n.endswith(".pyc")]
     assert "pkg/mod.py" in names(out)
 
 
-def test_prefix_strip_prefix_and_exclude_top_level(tmp_path: Path) -> None:
+def test_prefix_and_exclude_top_level(tmp_path: Path) -> None:
     tree = write_tree(
         tmp_path / "venv",
-        {
-            "lib/site/pkg/__init__.py": "",
-            "lib/site/bin/x": "",
-            "lib/site/extra.pth": "",
-            "pyvenv.cfg": "",
-        },
+        {"pkg/__init__.py": "", "bin/x": "", "extra.pth": "", "pkg/bin/kept": ""},
     )
     out = tmp_path / "out.zip"
-    normalize_zip(tree, out, prefix="python", exclude_top_level=["bin", "*.pth"],
-                  strip_prefix="lib/site/")
-    assert names(out) == ["python/", "python/pkg/", "python/pkg/__init__.py"]
+    normalize(tree, out, prefix="python", exclude_top_level=("bin", "*.pth"))
+    assert names(out) == [
+        "python/", "python/pkg/", "python/pkg/__init__.py", "python/pkg/bin/", "python/pkg/bin/kept"
+    ]
 
 
 def test_direct_url_json_is_dropped(tmp_path: Path) -> None:
@@ -214,7 +207,7 @@ def test_direct_url_json_is_dropped(tmp_path: Path) -> None:
     files["foo-1.0.dist-info/direct_url.json"] = '{"url": "file:///home/me/foo.whl"}'
     tree = write_tree(tmp_path / "t", files)
     out = tmp_path / "out.zip"
-    normalize_zip(tree, out)
+    normalize(tree, out)
     assert "foo-1.0.dist-info/direct_url.json" not in names(out)
     assert "foo-1.0.dist-info/METADATA" in names(out)
 
@@ -224,10 +217,12 @@ def test_merging_sources_and_conflicts(tmp_path: Path) -> None:
     b = write_tree(tmp_path / "b", {"same.py": "1", "b.py": "b"})
     c = write_tree(tmp_path / "c", {"same.py": "2"})
     out = tmp_path / "out.zip"
-    normalize_zip([a, b], out, extra_files={"lambda_function.py": b"from a import *\n"})
+    reexport = tmp_path / "reexport.py"
+    reexport.write_text("from a import *\n")
+    normalize([a, b], out, files={"lambda_function.py": reexport})
     assert names(out) == ["a.py", "b.py", "lambda_function.py", "same.py"]
     with pytest.raises(ArtifactZipError, match="different contents") as e:
-        normalize_zip([a, c], out)
+        normalize([a, c], out)
     assert str(a) in str(e.value) and str(c) in str(e.value)
 
 
@@ -240,7 +235,7 @@ def test_zip_symlinks_are_resolved_and_unsafe_paths_refused(tmp_path: Path) -> N
         link.external_attr = (stat.S_IFLNK | 0o777) << 16
         zf.writestr(link, "real/data.txt")
     out = tmp_path / "out.zip"
-    normalize_zip(src, out)
+    normalize(src, out)
     with zipfile.ZipFile(out) as zf:
         assert zf.read("alias.txt") == b"payload"
         assert zf.getinfo("alias.txt").external_attr >> 16 == stat.S_IFREG | 0o644
@@ -249,7 +244,7 @@ def test_zip_symlinks_are_resolved_and_unsafe_paths_refused(tmp_path: Path) -> N
     with zipfile.ZipFile(evil, "w") as zf:
         zf.writestr("../../etc/passwd", "x")
     with pytest.raises(ArtifactZipError, match="unsafe"):
-        normalize_zip(evil, out)
+        normalize(evil, out)
 
 
 # ------------------------------------------------------------------------------ distributions
@@ -282,20 +277,19 @@ def test_list_distributions_normalizes_names(tmp_path: Path) -> None:
         "python-dateutil": "2.9.0",
         "six": "1.16.0",
     }
-    assert list_distributions(tree) == expected
-    assert list(list_distributions(tree)) == sorted(expected)
     layer = tmp_path / "layer.zip"
-    normalize_zip(tree, layer, prefix="python/")
-    assert list_distributions(layer, root="python/") == expected
-    assert list_distributions(layer) == {}  # Nothing at the root of a layer ZIP.
-    sizes = distribution_sizes(tree)
-    assert sizes["six"] > 0 and set(sizes) == set(expected)
+    report = normalize(tree, layer, prefix="python/")
+    assert report.distributions == expected
+    assert list(report.distributions) == sorted(expected)
+    assert report.distribution_sizes["six"] > 0 and set(report.distribution_sizes) == set(expected)
+    # A layer ZIP read again as an input: its distributions sit under python/, not at the root.
+    assert normalize(layer, tmp_path / "again.zip").distributions == {}
 
 
 def test_exclude_distributions_uses_record_and_keeps_shared_namespaces(tmp_path: Path) -> None:
     tree = site_packages(tmp_path / "site")
     out = tmp_path / "out.zip"
-    result = normalize_zip(
+    result = normalize(
         tree, out, exclude_distributions=["Boto3", "python_dateutil", "six", "google-b", "absent"]
     )
     got = [n for n in names(out) if not n.endswith("/")]
@@ -308,7 +302,6 @@ def test_exclude_distributions_uses_record_and_keeps_shared_namespaces(tmp_path:
         "boto3": "1.35.0", "google-b": "2.0", "python-dateutil": "2.9.0", "six": "1.16.0"
     }
     assert result.distributions == {"aws-lambda-powertools": "3.0.0", "google-a": "1.0"}
-    assert list_distributions(out) == result.distributions
     assert result.unzipped_size == sum(
         i.file_size for i in zipfile.ZipFile(out).infolist() if not i.is_dir()
     )
@@ -328,14 +321,12 @@ def pyc_flags(data: bytes) -> int:
 
 
 def test_compile_produces_unchecked_hash_pyc_that_python_imports(tmp_path: Path) -> None:
-    tree = write_tree(tmp_path / "tree", {**SOURCES, "bad.py": "def broken(:\n"})
+    tree = write_tree(tmp_path / "tree", SOURCES)
     out = tmp_path / "out.zip"
-    result = normalize_zip(tree, out, prefix="python/", bytecode=True)
+    result = normalize(tree, out, prefix="python/", bytecode=True)
     pyc_name = f"python/pkg/__pycache__/mod.{CACHE_TAG}.pyc"
     assert pyc_name in names(out)
-    assert "python/bad.py" in names(out)
-    assert "bad.py" in result.compile_failures
-    assert "pkg/mod.py" in result.compiled
+    assert result.compiled == 3
     with zipfile.ZipFile(out) as zf:
         data = zf.read(pyc_name)
         assert zf.getinfo(pyc_name).external_attr >> 16 == stat.S_IFREG | 0o644
@@ -356,48 +347,73 @@ def test_compile_produces_unchecked_hash_pyc_that_python_imports(tmp_path: Path)
     assert proc.stdout.decode().strip() == "original"
 
 
-def test_compile_is_deterministic_across_hash_seeds(tmp_path: Path) -> None:
-    tree = write_tree(tmp_path / "tree", SOURCES)
+def test_first_party_code_that_does_not_compile_fails_naming_file_and_line(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "srcs", {"app.py": "def handler(event, context):\n    return {\n"})
+    with pytest.raises(ArtifactZipError) as e:
+        normalize(tree, tmp_path / "out.zip", first_party=True, bytecode=True)
+    message = str(e.value)
+    assert "First-party code does not compile" in message
+    assert "app.py, line 2" in message
+    assert not (tmp_path / "out.zip").exists()
+
+
+def test_third_party_code_that_does_not_compile_warns_and_ships_as_source(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "deps", {**SOURCES, "py2only.py": "print 'hello'\n"})
+    out = tmp_path / "out.zip"
+    report = normalize(tree, out, prefix="python/", bytecode=True)
+    assert "python/py2only.py" in names(out)
+    assert not [n for n in names(out) if "py2only" in n and n.endswith(".pyc")]
+    assert len(report.warnings) == 1
+    assert "python/py2only.py, line 1" in report.warnings[0]
+
+
+def test_compile_is_deterministic_across_hash_seeds_and_workers(tmp_path: Path) -> None:
+    # Enough modules for the worker pool to be used, and frozenset constants, whose marshal
+    # order depends on the hash seed before CPython 3.11.
+    many = {f"m{i:03d}.py": f"X = 'a' in {{'a', 'b', 'c{i}'}}\n" for i in range(80)}
+    tree = write_tree(tmp_path / "tree", {**SOURCES, **many})
+    running = "{}.{}".format(*sys.version_info[:2])
     outs = []
-    for seed in ("1", "2"):
-        out = tmp_path / f"out{seed}.zip"
+    for seed, workers in (("0", "1"), ("0", "2")):
+        out = tmp_path / f"out{workers}.zip"
+        request = tmp_path / "request.json"
+        request.write_text(json.dumps({
+            "output": str(out), "sources": [{"path": str(tree)}], "python_version": running,
+        }))
         subprocess.run(
-            [sys.executable, artifact_zip.__file__, "--src", str(tree), "--out", str(out),
-             "--compile"],
+            [sys.executable, "-S", lambda_zip.__file__, str(request), str(tmp_path / "r.json"),
+             "--workers", workers],
             env=dict(os.environ, PYTHONHASHSEED=seed), check=True,
         )
         outs.append(sha256(out))
-    normalize_zip(tree, tmp_path / "inproc.zip", bytecode=True)
-    outs.append(sha256(tmp_path / "inproc.zip"))
     assert len(set(outs)) == 1
 
 
-def test_compile_bytecode_in_place(tmp_path: Path) -> None:
+def test_unseeded_bytecode_before_311_is_refused(tmp_path: Path) -> None:
+    if sys.version_info >= (3, 11) or not sys.flags.hash_randomization:
+        pytest.skip("Only CPython < 3.11 with hash randomization writes seed-dependent .pyc")
     tree = write_tree(tmp_path / "tree", SOURCES)
-    result = compile_bytecode(tree, dfile_prefix="/var/task/")
-    assert set(result.compiled) == {"pkg/__init__.py", "pkg/mod.py", "top.py"}
-    pyc = tree / "pkg" / "__pycache__" / f"mod.{CACHE_TAG}.pyc"
-    assert pyc_flags(pyc.read_bytes()) == 1
-    assert compile_bytecode(tree).compiled == ()  # Already compiled: nothing to do.
-    assert len(compile_bytecode(tree, force=True).compiled) == 3
+    running = "{}.{}".format(*sys.version_info[:2])
+    with pytest.raises(ArtifactZipError, match="PYTHONHASHSEED=0"):
+        build_zip(ZipSpec(str(tmp_path / "o.zip"), (Source(str(tree)),), python_version=running))
 
 
 def test_our_hash_pycs_survive_renormalization_but_stale_ones_do_not(tmp_path: Path) -> None:
     tree = write_tree(tmp_path / "tree", SOURCES)
     compiled = tmp_path / "compiled.zip"
-    normalize_zip(tree, compiled, bytecode=True)
+    normalize(tree, compiled, bytecode=True)
     pyc_names = [n for n in names(compiled) if n.endswith(".pyc")]
     assert len(pyc_names) == 3
 
     again = tmp_path / "again.zip"
-    normalize_zip(compiled, again)
+    normalize(compiled, again)
     assert sha256(again) == sha256(compiled)
 
     # Merging precompiled dependencies with freshly compiled first-party code.
     first_party = write_tree(tmp_path / "fp", {"handler.py": "def h(e, c):\n    return 1\n"})
     merged = tmp_path / "merged.zip"
-    result = normalize_zip([compiled, first_party], merged, bytecode=True)
-    assert result.compiled == ("handler.py",)
+    result = normalize([compiled, first_party], merged, bytecode=True)
+    assert result.compiled == 1
     assert f"__pycache__/handler.{CACHE_TAG}.pyc" in names(merged)
 
     # A .pyc whose source changed is stale: dropped, never shipped.
@@ -407,22 +423,43 @@ def test_our_hash_pycs_survive_renormalization_but_stale_ones_do_not(tmp_path: P
             data = src.read(info)
             dst.writestr(info, b"X = 2\n" if info.filename == "top.py" else data)
     out = tmp_path / "out.zip"
-    normalize_zip(edited, out)
+    normalize(edited, out)
     assert f"__pycache__/top.{CACHE_TAG}.pyc" not in names(out)
     assert f"pkg/__pycache__/mod.{CACHE_TAG}.pyc" in names(out)
-
-    normalize_zip(compiled, out, keep_hash_pycs=False)
-    assert not [n for n in names(out) if n.endswith(".pyc")]
-    normalize_zip(compiled, out, python_version="3.0")  # .pyc for another version: dropped.
-    assert not [n for n in names(out) if n.endswith(".pyc")]
 
 
 def test_compile_refuses_the_wrong_interpreter(tmp_path: Path) -> None:
     tree = write_tree(tmp_path / "tree", SOURCES)
     with pytest.raises(ArtifactZipError, match="must be compiled by CPython 3.0"):
-        normalize_zip(tree, tmp_path / "o.zip", bytecode=True, python_version="3.0")
+        normalize(tree, tmp_path / "o.zip", bytecode=True, python_version="3.0")
     running = "{}.{}".format(*sys.version_info[:2])
-    normalize_zip(tree, tmp_path / "o.zip", bytecode=True, python_version=running)
+    normalize(tree, tmp_path / "o.zip", bytecode=True, python_version=running)
+
+
+# ------------------------------------------------------------------------------ native code
+
+
+def elf(machine: int) -> bytes:
+    """A minimal 64-bit little-endian ELF header for `machine` (62 x86_64, 183 aarch64)."""
+    header = b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\0" * 8
+    header += struct.pack("<HHIQQQIHHHHHH", 3, machine, 1, 0, 0, 0, 0, 64, 0, 0, 64, 0, 0)
+    return header
+
+
+def test_native_code_for_another_machine_fails_naming_distribution_and_file(tmp_path: Path) -> None:
+    files = dist_info("fastthing", "2.1.0", {"fastthing/__init__.py": "", "fastthing/_speed.so": ""})
+    tree = write_tree(tmp_path / "deps", files)
+    (tree / "fastthing/_speed.so").write_bytes(elf(183))
+    with pytest.raises(ArtifactZipError) as e:
+        normalize(tree, tmp_path / "out.zip", prefix="python/",
+                  native=NativeTarget("x86_64", (2, 34)))
+    message = str(e.value)
+    assert "fastthing 2.1.0" in message
+    assert "python/fastthing/_speed.so" in message
+    assert not (tmp_path / "out.zip").exists()
+    (tree / "fastthing/_speed.so").write_bytes(elf(62))
+    normalize(tree, tmp_path / "out.zip", prefix="python/", native=NativeTarget("x86_64", (2, 34)))
+    assert "python/fastthing/_speed.so" in names(tmp_path / "out.zip")
 
 
 # ------------------------------------------------------------------------------ CLI
@@ -433,34 +470,44 @@ def test_cli_builds_a_layer_with_report(tmp_path: Path) -> None:
     extra = tmp_path / "extra.py"
     extra.write_text("E = 1\n")
     out, report = tmp_path / "layer.zip", tmp_path / "report.json"
-    argv = ["--src", str(tree), "--out", str(out), "--prefix", "python/",
-            "--exclude-dist", "boto3,six", "--exclude-dist", "python-dateutil",
-            "--file", f"extra.py={extra}", "--compile", "--report", str(report)]
-    assert main(argv) == 0
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({
+        "output": str(out),
+        "sources": [{"path": str(tree)}],
+        "files": [["extra.py", str(extra)]],
+        "prefix": "python/",
+        "exclude_distributions": ["boto3", "six", "python-dateutil"],
+    }))
+    assert main([str(request), str(report)]) == 0
     data = json.loads(report.read_text())
     assert data["sha256"] == sha256(out)
     assert data["size"] == out.stat().st_size
+    assert data["unzipped_size"] == sum(
+        i.file_size for i in zipfile.ZipFile(out).infolist() if not i.is_dir()
+    )
     assert data["excluded_distributions"] == {
         "boto3": "1.35.0", "python-dateutil": "2.9.0", "six": "1.16.0"
     }
     assert "python/extra.py" in names(out)
-    assert f"python/__pycache__/extra.{CACHE_TAG}.pyc" in names(out)
-    assert list_distributions(out, "python") == data["distributions"]
+    assert data["largest_first_party"][0][0] == "python/extra.py"
 
 
 def test_cli_reports_user_errors_without_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--src", str(tmp_path / "missing.zip"), "--out", str(tmp_path / "o.zip")]) == 1
-    assert "artifact_zip: error:" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["--out", str(tmp_path / "o.zip")])
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"output": str(tmp_path / "o.zip"),
+                                   "sources": [{"path": str(tmp_path / "missing.zip")}]}))
+    assert main([str(request), str(tmp_path / "r.json")]) == 1
+    err = capsys.readouterr().err
+    assert "missing.zip" in err and "Traceback" not in err
 
 
-def test_cli_script_has_no_sibling_imports() -> None:
-    """The sandboxed Process runs this file alone, so it must import only the stdlib."""
-    source = Path(artifact_zip.__file__).read_text()
-    assert "pants_powertools" not in source
-    assert "from ." not in source
-    assert "import pants" not in source
+def test_script_imports_only_the_stdlib_and_its_sandbox_sibling() -> None:
+    """The sandboxed Process runs this file with its sibling only."""
+    source = Path(lambda_zip.__file__).read_text()
+    lines = [line.strip() for line in source.splitlines()]
+    imports = [line for line in lines if line.startswith(("import ", "from "))]
+    assert [i for i in imports if "pants" in i] == ["from pants_powertools.sandbox import native_code"]
+    assert "import native_code  # type: ignore[no-redef]" in source
     assert source.count('if __name__ == "__main__":') == 1
