@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -159,6 +160,185 @@ def test_concurrent_cold_starts_share_one_bootstrap(tmp_path: Path) -> None:
     # Warm: no bootstrap output at all.
     warm = _run(repo, ["--no-pantsd", "--version"], env)
     assert warm.returncode == 0 and "pants bootstrap" not in warm.stderr
+
+
+
+# --- Native client: one scratch repository and one pantsd shared by the tests below. ---------
+
+NATIVE = "pants launcher: using native client"
+PYTHON = "pants launcher: using python client"
+
+
+def _warm_cache() -> Path:
+    return Path(os.environ.get("HOME", "~")).expanduser() / ".cache" / "pants-powertools" / "bootstrap"
+
+
+@pytest.fixture(scope="module")
+def daemon_repo(tmp_path_factory):
+    """A scratch repository (three `target`s, no backends) run with the shared warm bootstrap."""
+    root = tmp_path_factory.mktemp("native")
+    repo = _scratch_repo(root, _minimal_pants_toml())
+    (repo / "BUILD").write_text('target(name="a")\ntarget(name="b")\ntarget(name="c")\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PANTS_")}
+    env["PANTS_LAUNCHER_DEBUG"] = "1"
+    env["PANTS_BOOTSTRAP_CACHE"] = str(_warm_cache())
+    yield repo, env
+    pid_files = list(repo.glob(".pids/*/pantsd/pid"))
+    if pid_files:
+        subprocess.run(["bash", str(repo / "pants"), "kill-pantsd"], cwd=repo, env=env, timeout=120)
+
+
+def _pantsd_pid(repo: Path) -> int:
+    (pid_file,) = repo.glob(".pids/*/pantsd/pid")
+    return int(pid_file.read_text())
+
+
+def _listed(result: subprocess.CompletedProcess) -> List[str]:
+    return result.stdout.split()
+
+
+TARGETS = ["//:a", "//:b", "//:c"]
+
+
+def test_python_client_first_then_native_with_same_results(daemon_repo) -> None:
+    repo, env = daemon_repo
+    first = _run(repo, ["list", "::"], env)
+    assert first.returncode == 0, first.stderr
+    assert PYTHON in first.stderr and NATIVE not in first.stderr
+    assert _listed(first) == TARGETS  # stdout carries only the targets...
+    pid = _pantsd_pid(repo)
+    warm = _run(repo, ["list", "::"], env)
+    assert warm.returncode == 0, warm.stderr
+    assert NATIVE in warm.stderr
+    assert _listed(warm) == TARGETS and "//:a" not in warm.stderr  # ...and stderr none of them
+    # A failing goal: same exit code and streams through both clients.
+    native_fail = _run(repo, ["list", "//:missing"], env)
+    python_fail = _run(repo, ["list", "//:missing"], {**env, "PANTS_NATIVE_CLIENT": "0"})
+    assert NATIVE in native_fail.stderr and PYTHON in python_fail.stderr
+    assert native_fail.returncode == python_fail.returncode != 0
+    assert native_fail.stdout == python_fail.stdout == ""
+    assert "missing" in native_fail.stderr and "missing" in python_fail.stderr
+    assert _pantsd_pid(repo) == pid
+
+
+def test_python_client_when_pantsd_is_off_or_forced(daemon_repo) -> None:
+    repo, env = daemon_repo
+    _run(repo, ["--version"], env)  # make sure pantsd runs
+    pid = _pantsd_pid(repo)
+    for extra_env, args in [
+        ({}, ["--no-pantsd", "--version"]),
+        ({"PANTS_PANTSD": "false"}, ["--version"]),
+        ({"PANTS_NATIVE_CLIENT": "0"}, ["--version"]),
+        ({"PANTS_NO_NATIVE_CLIENT": "1"}, ["--version"]),
+    ]:
+        result = _run(repo, args, {**env, **extra_env})
+        assert result.returncode == 0, result.stderr
+        assert PYTHON in result.stderr, (extra_env, args, result.stderr)
+        assert result.stdout == "2.17.1\n"
+    assert _pantsd_pid(repo) == pid
+
+
+def test_daemon_sees_the_same_environment(daemon_repo) -> None:
+    repo, env = daemon_repo
+    env = {**env, "PANTS_TEST_TIMEOUT_DEFAULT": "77"}
+    python = _run(repo, ["help-advanced", "test"], {**env, "PANTS_NATIVE_CLIENT": "0"})
+    native = _run(repo, ["help-advanced", "test"], env)
+    assert PYTHON in python.stderr and NATIVE in native.stderr, native.stderr
+    assert python.returncode == native.returncode == 0
+    assert "PANTS_TEST_TIMEOUT_DEFAULT" in native.stdout and "77" in native.stdout
+    assert native.stdout == python.stdout
+
+
+def test_two_commands_at_once(daemon_repo) -> None:
+    repo, env = daemon_repo
+    _run(repo, ["list", "::"], env)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda _: _run(repo, ["list", "::"], env, timeout=300), range(2)))
+    for result in results:
+        assert result.returncode == 0, result.stderr
+        assert NATIVE in result.stderr
+        assert _listed(result) == TARGETS
+
+
+def test_ctrl_c_ends_the_run_and_pantsd_stays(daemon_repo) -> None:
+    repo, env = daemon_repo
+    assert NATIVE in _run(repo, ["list", "::"], env).stderr
+    pid = _pantsd_pid(repo)
+    proc = subprocess.Popen(
+        ["bash", str(repo / "pants"), "--loop", "list", "::"],
+        cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "//:a"  # the run is under way
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert NATIVE in stderr
+    assert proc.returncode != 0
+    after = _run(repo, ["list", "::"], env)
+    assert after.returncode == 0 and NATIVE in after.stderr
+    assert _listed(after) == TARGETS
+    assert _pantsd_pid(repo) == pid
+
+
+def test_stale_daemon_is_restarted_not_used(daemon_repo) -> None:
+    repo, env = daemon_repo
+    assert NATIVE in _run(repo, ["list", "::"], env).stderr
+    pid = _pantsd_pid(repo)
+    # An option in pantsd's fingerprint: the Python client must restart pantsd.
+    other = _run(repo, ["--level=warn", "list", "::"], env)
+    assert other.returncode == 0 and PYTHON in other.stderr and "fingerprint" in other.stderr
+    assert _pantsd_pid(repo) != pid
+    back = _run(repo, ["list", "::"], env)
+    assert back.returncode == 0 and PYTHON in back.stderr
+    pid = _pantsd_pid(repo)
+    # A pants.toml edit: pantsd restarts itself; never reached through the native client.
+    config = repo / "pants.toml"
+    config.write_text(config.read_text() + "\n# edited\n")
+    edited = _run(repo, ["list", "::"], env)
+    assert edited.returncode == 0 and PYTHON in edited.stderr, edited.stderr
+    assert _listed(edited) == TARGETS
+    assert _pantsd_pid(repo) != pid
+    again = _run(repo, ["list", "::"], env)
+    assert again.returncode == 0 and NATIVE in again.stderr
+
+
+def test_python_client_when_the_native_client_cannot_run(tmp_path: Path, daemon_repo) -> None:
+    repo, env = daemon_repo
+    warm = _warm_cache()
+    venvs = sorted(warm.glob("pants-2.17.1-py3.9-*/bin/pants"))
+    pex = sorted(p for p in (warm / "pex-cli").glob("pex-v2.3.3-*") if not p.name.endswith(".lock"))
+    if not venvs or not pex:
+        pytest.skip("needs the warm bootstrap cache")
+    real_venv = venvs[0].parent.parent
+    python = subprocess.run(
+        [str(real_venv / "bin" / "python"), "-c", "import sys; print(sys.executable)"],
+        stdout=subprocess.PIPE, text=True, check=True,
+    ).stdout.strip()
+    key = subprocess.run(
+        ["cksum"], input=python, stdout=subprocess.PIPE, text=True, check=True
+    ).stdout.split()[0]
+    cache = tmp_path / "cache"
+    fake = cache / f"pants-2.17.1-py3.9-{key}"
+    (fake / "lib" / "python3.9" / "site-packages" / "pants" / "bin").mkdir(parents=True)
+    (fake / "bin").symlink_to(real_venv / "bin")
+    (fake / ".bootstrapped").write_text("2.17.1\n")
+    bogus = fake / "lib" / "python3.9" / "site-packages" / "pants" / "bin" / "native_client"
+    bogus.write_text("not a program\n")
+    (cache / "pex-cli").mkdir()
+    (cache / "pex-cli" / pex[0].name).symlink_to(pex[0])
+    env = {**env, "PANTS_BOOTSTRAP_CACHE": str(cache), "PANTS_BOOTSTRAP_PYTHON": python}
+    _run(repo, ["--version"], {**env, "PANTS_BOOTSTRAP_CACHE": str(warm)})  # pantsd runs
+    for _ in range(2):
+        result = _run(repo, ["--version"], env)
+        assert result.returncode == 0, result.stderr
+        assert PYTHON in result.stderr and "native client is missing or cannot run" in result.stderr
+        assert result.stdout == "2.17.1\n"
+    assert list((cache / "native-client").glob("*.unusable"))
+    assert not os.access(bogus, os.X_OK), "the venv itself is left alone"
 
 
 if __name__ == "__main__":
