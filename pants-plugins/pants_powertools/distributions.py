@@ -34,6 +34,10 @@ class Metadata:
     provides_extra: Tuple[str, ...]  # Normalized.
     headers: str  # The raw header block, without the long description.
 
+    def provide_extra_all(self) -> Tuple[str, ...]:
+        """Every extra, as AWS's public Powertools layer is built."""
+        return self.provides_extra
+
 
 def parse_metadata(text: str) -> Metadata:
     headers = text.replace("\r\n", "\n").split("\n\n", 1)[0]

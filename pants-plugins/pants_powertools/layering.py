@@ -9,9 +9,10 @@ build errors here rather than import errors in AWS.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Collection, Dict, Mapping, Sequence, Tuple
+
+from pants_powertools.distributions import canonicalize_name  # noqa: F401 (re-exported)
 
 # What every Lambda Python runtime already provides, and the official Powertools layer
 # therefore removes: shipping them again only costs size and cold start.
@@ -24,11 +25,6 @@ RUNTIME_PROVIDED_DISTRIBUTIONS: Tuple[str, ...] = (
     "six",
     "urllib3",
 )
-
-
-def canonicalize_name(name: str) -> str:
-    """PEP 503 normalization, so `Python_Dateutil` and `python-dateutil` are one distribution."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 class LayeringError(Exception):

@@ -24,13 +24,13 @@ import io
 import re
 import tokenize
 from dataclasses import dataclass
-from email.parser import HeaderParser
 from typing import Collection, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set, Tuple
 
-from pants_powertools.layering import canonicalize_name as normalize_name
+from pants_powertools import distributions
+from pants_powertools.distributions import POWERTOOLS_DISTRIBUTION
+from pants_powertools.distributions import canonicalize_name as normalize_name
 
 POWERTOOLS_PACKAGE = "aws_lambda_powertools"
-POWERTOOLS_DISTRIBUTION = "aws-lambda-powertools"
 
 
 @dataclass(frozen=True)
@@ -202,32 +202,13 @@ def rules_for(what: str) -> List[ExtraRule]:
     return matched
 
 
-_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-_EXTRA_IN_MARKER = re.compile(
-    r"""\bextra\s*==\s*["']([^"']+)["']|["']([^"']+)["']\s*==\s*extra\b"""
-)
-
-
 def extras_requirements(metadata_text: str) -> Dict[str, List[str]]:
     """Map each extra of a wheel to the distributions it requires, from the wheel's METADATA.
 
     Read from the metadata rather than written down so that the check follows whatever
-    Powertools version is locked. Names are PEP 503-normalized; extras with no requirement are
-    kept (empty list) so that a declared extra is never reported as unknown.
+    Powertools version is locked.
     """
-    headers = HeaderParser().parsestr(metadata_text)
-    result: Dict[str, Set[str]] = {}
-    for extra in headers.get_all("Provides-Extra") or []:
-        result.setdefault(normalize_name(extra.strip()), set())
-    for requirement in headers.get_all("Requires-Dist") or []:
-        spec, _, marker = requirement.partition(";")
-        name_match = _REQUIREMENT_NAME.match(spec)
-        if not name_match or not marker:
-            continue
-        for quoted_right, quoted_left in _EXTRA_IN_MARKER.findall(marker):
-            extra = normalize_name(quoted_right or quoted_left)
-            result.setdefault(extra, set()).add(normalize_name(name_match.group(1)))
-    return {extra: sorted(names) for extra, names in sorted(result.items())}
+    return distributions.extras_requirements(distributions.parse_metadata(metadata_text))
 
 
 def _dotted(node: ast.AST) -> Optional[List[str]]:

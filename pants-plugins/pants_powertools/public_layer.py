@@ -8,19 +8,17 @@ layer's copies with other versions).
 
 from __future__ import annotations
 
-import warnings
-from typing import Dict, Iterable, List, Mapping, Set
+from typing import Dict, Mapping, Set, Tuple
 
-with warnings.catch_warnings():
-    # packaging 21.3 (Pants 2.17's) trips pyparsing's deprecation warnings on import.
-    warnings.simplefilter("ignore")
-    from packaging.markers import InvalidMarker, UndefinedEnvironmentName
-    from packaging.requirements import InvalidRequirement, Requirement
-
-from pants_powertools.layering import canonicalize_name
+from pants_powertools.distributions import (
+    POWERTOOLS_DISTRIBUTION,
+    canonicalize_name,
+    marker_applies,
+    parse_metadata,
+    parse_requirement,
+)
 from pants_powertools.runtimes import get_architecture, get_runtime
 
-POWERTOOLS_DISTRIBUTION = "aws-lambda-powertools"
 PUBLIC_LAYER_ACCOUNT = "017000801446"
 
 
@@ -41,40 +39,6 @@ def public_layer_arn(runtime: str, architecture: str, version: int) -> str:
     )
 
 
-def requires_dist(metadata_text: str) -> List[str]:
-    lines = []
-    for line in metadata_text.splitlines():
-        if not line.strip():
-            break  # The body (long description) starts here.
-        key, _, value = line.partition(":")
-        if key == "Requires-Dist":
-            lines.append(value.strip())
-    return lines
-
-
-def provides_extras(metadata_text: str) -> List[str]:
-    extras = []
-    for line in metadata_text.splitlines():
-        if not line.strip():
-            break
-        key, _, value = line.partition(":")
-        if key == "Provides-Extra":
-            extras.append(value.strip())
-    return extras
-
-
-def _applies(req: Requirement, env: Mapping[str, str], extras: Iterable[str]) -> bool:
-    if req.marker is None:
-        return True
-    for extra in list(extras) or [""]:
-        try:
-            if req.marker.evaluate(dict(env, extra=extra)):
-                return True
-        except (InvalidMarker, UndefinedEnvironmentName):
-            return True
-    return False
-
-
 def powertools_closure(
     metadata_by_distribution: Mapping[str, str], marker_environment: Mapping[str, str]
 ) -> Set[str]:
@@ -83,23 +47,19 @@ def powertools_closure(
     if POWERTOOLS_DISTRIBUTION not in metadata:
         return set()
     closure: Set[str] = set()
-    pending: Dict[str, List[str]] = {
-        POWERTOOLS_DISTRIBUTION: provides_extras(metadata[POWERTOOLS_DISTRIBUTION])
+    pending: Dict[str, Tuple[str, ...]] = {
+        POWERTOOLS_DISTRIBUTION: parse_metadata(metadata[POWERTOOLS_DISTRIBUTION]).provide_extra_all()
     }
     while pending:
         name, extras = pending.popitem()
         if name in closure:
             continue
         closure.add(name)
-        for line in requires_dist(metadata.get(name, "")):
-            with warnings.catch_warnings():
-                # packaging 21.3 (Pants 2.17's) trips pyparsing's deprecation warnings.
-                warnings.simplefilter("ignore")
-                try:
-                    req = Requirement(line)
-                except InvalidRequirement:
-                    continue
-                dep = canonicalize_name(req.name)
-                if dep in metadata and dep not in closure and _applies(req, marker_environment, extras):
-                    pending[dep] = sorted(req.extras)
+        for line in parse_metadata(metadata.get(name, "")).requires_dist:
+            req = parse_requirement(line)
+            if req is None:
+                continue
+            dep = canonicalize_name(req.name)
+            if dep in metadata and dep not in closure and marker_applies(req, marker_environment, extras):
+                pending[dep] = tuple(sorted(req.extras))
     return closure
