@@ -28,6 +28,7 @@ from pants_powertools.complete_platforms import complete_platform_json
 from pants_powertools.lockfile_rules import (
     AllLambdaLockNeeds,
     GenerateLambdaPlatformLockfile,
+    LambdaLockNeedsRequest,
     LambdaPlatformLockError,
     RequestedLambdaPlatformResolveNames,
 )
@@ -47,6 +48,11 @@ RESOLVES = {
     "lk-small": "3rdparty/lk-small.lock",
     "lk-nolock": "3rdparty/lk-nolock.lock",
     "lk-custom": "3rdparty/lk-custom.lock",
+    "lk-multi": "3rdparty/lk-multi.lock",
+    "lk-tbb": "3rdparty/lk-tbb.lock",
+    "lk-noproject": "3rdparty/lk-noproject.lock",
+    "lk-noversion": "3rdparty/lk-noversion.lock",
+    "lk-yank": "3rdparty/lk-yank.lock",
 }
 
 
@@ -59,8 +65,11 @@ def rule_runner() -> RuleRunner:
             QueryRule(GenerateLockfileResult, [GenerateLambdaPlatformLockfile]),
             QueryRule(BuiltPackage, [PowertoolsFunctionFieldSet]),
             QueryRule(DigestContents, [Digest]),
+            QueryRule(LockInputs, [LambdaLockNeedsRequest]),
         ],
         RESOLVES,
+        # Lambda targets without `resolve=` get this one (see the resolve mismatch test).
+        default_resolve="lk-small",
     )
     runner.write_files(FIXTURES)
     return runner
@@ -137,6 +146,42 @@ FIXTURES: Dict[str, str] = {
             )
             """
         ),
+    ),
+    # docopt has no wheel at all: both platforms fail, and both are named.
+    **_package_dir(
+        "lk-multi",
+        "docopt==0.6.2",
+        "docopt",
+        _function("x86", "lk-multi", "python3.12", "x86_64", [":req"])
+        + _function("arm", "lk-multi", "python3.12", "arm64", [":req"])
+        + _function("arm2", "lk-multi", "python3.12", "arm64", [":req"]),
+    ),
+    # tbb publishes x86_64 wheels only.
+    **_package_dir(
+        "lk-tbb",
+        "tbb==2023.2.0",
+        "tbb",
+        _function("x86", "lk-tbb", "python3.12", "x86_64", [":req"])
+        + _function("arm", "lk-tbb", "python3.12", "arm64", [":req"]),
+    ),
+    **_package_dir(
+        "lk-noproject",
+        "this-project-does-not-exist-pptools==1.0",
+        "os",
+        _function("fn", "lk-noproject", "python3.12", "x86_64", [":req"]),
+    ),
+    **_package_dir(
+        "lk-noversion",
+        "tomli==2.0.99",
+        "tomli",
+        _function("fn", "lk-noversion", "python3.12", "x86_64", [":req"]),
+    ),
+    # attrs 21.1.0 is yanked on PyPI ("Installable but not importable on Python 3.4.").
+    **_package_dir(
+        "lk-yank",
+        "attrs==21.1.0",
+        "attr",
+        _function("fn", "lk-yank", "python3.12", "x86_64", [":req"]),
     ),
     # A platform of its own: CPython 3.11 on aarch64, unlike the target's runtime/architecture.
     "lk-custom/cp.json": complete_platform_json("python3.11", "arm64"),
@@ -339,22 +384,150 @@ def test_arm64_lock_carries_aarch64_pydantic_core(rule_runner: RuleRunner) -> No
         assert "x86_64" not in filename
 
 
-def test_sdist_only_requirement_fails_with_an_explanation(rule_runner: RuleRunner) -> None:
+def _lock_error(rule_runner: RuleRunner, python_resolve: str) -> str:
     with pytest.raises(ExecutionError) as exc_info:
-        _generate(rule_runner, "lk-sdist")
+        _generate(rule_runner, python_resolve)
     error = _wrapped(exc_info.value)
-    assert isinstance(error, LambdaPlatformLockError)
-    message = str(error)
-    assert message.startswith("Could not lock the `lk-sdist` resolve for Lambda.")
-    # The package, the runtime and architecture, and the fix.
-    assert "No wheel of docopt==0.6.2 can run on python3.12 x86_64" in message
-    assert "To fix it:" in message
-    assert "pin an older version of docopt==0.6.2" in message or "find-links" in message
+    assert isinstance(error, LambdaPlatformLockError), error
+    return str(error)
+
+
+def test_sdist_only_requirement_fails_with_an_explanation(rule_runner: RuleRunner) -> None:
+    message = _lock_error(rule_runner, "lk-sdist")
+    assert message.startswith(
+        "Could not lock the `lk-sdist` resolve for Lambda: 1 of 1 platform(s) failed.\n\n"
+        "python3.12 x86_64 (needed by lk-sdist:fn):\n"
+        "  docopt==0.6.2 has no wheel for python3.12 x86_64: it publishes only source distributions"
+    )
+    # The fix: docopt never published a wheel, so no pin or marker is offered.
+    assert "To fix it: choose another `runtime` or `architecture`; or build the wheel" in message
     assert "[python-repos].find_links" in message
+    assert "the newest is" not in message and "platform_machine" not in message
     # The explanation replaces pip's output rather than burying it.
     assert "Traceback" not in message
     assert "ERROR:" not in message
     assert "pex3" not in message and "pip" not in message
+
+
+def test_every_failing_platform_is_named_with_its_targets(rule_runner: RuleRunner) -> None:
+    message = _lock_error(rule_runner, "lk-multi")
+    assert message.startswith("Could not lock the `lk-multi` resolve for Lambda: 2 of 2 platform(s) failed.")
+    assert "\npython3.12 arm64 (needed by lk-multi:arm, lk-multi:arm2):\n  docopt==0.6.2 has no wheel for python3.12 arm64" in message
+    assert "\npython3.12 x86_64 (needed by lk-multi:x86):\n  docopt==0.6.2 has no wheel for python3.12 x86_64" in message
+
+
+def test_no_such_project_and_no_such_version(rule_runner: RuleRunner) -> None:
+    message = _lock_error(rule_runner, "lk-noproject")
+    assert (
+        "python3.12 x86_64 (needed by lk-noproject:fn):\n"
+        "  this-project-does-not-exist-pptools==1.0: there is no project named "
+        "`this-project-does-not-exist-pptools` on https://pypi.org/simple."
+    ) in message
+    assert "wheel" not in message
+
+    message = _lock_error(rule_runner, "lk-noversion")
+    assert (
+        "  tomli==2.0.99: tomli has no version 2.0.99 on https://pypi.org/simple. Nearest versions "
+        "there: 2.0.1, 2.0.2, 2.1.0, 2.2.1"
+    ) in message
+
+
+def test_one_architecture_wheels_suggest_a_marker_that_locks(rule_runner: RuleRunner) -> None:
+    message = _lock_error(rule_runner, "lk-tbb")
+    assert message.startswith("Could not lock the `lk-tbb` resolve for Lambda: 1 of 2 platform(s) failed.")
+    assert "python3.12 arm64 (needed by lk-tbb:arm):\n  tbb==2023.2.0 has no wheel for python3.12 arm64" in message
+    assert "python3.12 x86_64" not in message
+    marked = 'tbb==2023.2.0; platform_machine == "x86_64"'
+    assert f"`{marked}`" in message
+
+    # The suggested requirement locks for both architectures; arm64's resolve has no tbb.
+    rule_runner.write_files(
+        {"lk-tbb/BUILD": FIXTURES["lk-tbb/BUILD"].replace('"tbb==2023.2.0"', repr(marked))}
+    )
+    try:
+        _, lock_text = _generate(rule_runner, "lk-tbb")
+    finally:
+        rule_runner.write_files({"lk-tbb/BUILD": FIXTURES["lk-tbb/BUILD"]})
+    versions = platform_lockfiles.locked_versions(lock_text)
+    assert versions["cp312-cp312-manylinux_2_34_x86_64"]["tbb"] == "2023.2.0"
+    assert versions["cp312-cp312-manylinux_2_34_aarch64"] == {}
+
+
+def test_yanked_pin_warns(rule_runner: RuleRunner, caplog: pytest.LogCaptureFixture) -> None:
+    _, lock_text = _generate(rule_runner, "lk-yank")
+    assert platform_lockfiles.locked_versions(lock_text)["cp312-cp312-manylinux_2_34_x86_64"] == {
+        "attrs": "21.1.0"
+    }
+    warnings = [r.getMessage() for r in caplog.records if "yanked" in r.getMessage()]
+    assert len(warnings) == 1, caplog.records
+    assert "3rdparty/lk-yank.lambda-platforms.lock pins versions that their index has yanked" in warnings[0]
+    assert "attrs==21.1.0: yanked: Installable but not importable on Python 3.4." in warnings[0]
+
+
+def test_resolve_mismatches_are_errors(rule_runner: RuleRunner) -> None:
+    files = {
+        "lk-mixed/BUILD": dedent(
+            """\
+            powertools_layer(name="layer", runtime="python3.12", dependencies=["lk-numpy:req"])
+            powertools_layer(
+                name="numpy-layer", runtime="python3.12", resolve="lk-numpy", dependencies=["lk-numpy:req"]
+            )
+            python_aws_lambda_powertools(
+                name="fn",
+                handler="app.py:handler",
+                runtime="python3.12",
+                resolve="lk-small",
+                dependencies=["lk-small:req"],
+                layers=[":numpy-layer"],
+            )
+            """
+        ),
+        "lk-mixed/app.py": "def handler(event, context):\n    return {}\n",
+    }
+    rule_runner.write_files(files)
+    try:
+        with pytest.raises(ExecutionError) as exc_info:
+            rule_runner.request(LockInputs, [LambdaLockNeedsRequest(Address("lk-mixed", target_name="layer"))])
+        message = str(_wrapped(exc_info.value))
+        assert message.startswith(
+            "lk-mixed:layer uses the `lk-small` resolve (its `resolve` field is unset, so "
+            "[python].default_resolve applies), but\n"
+            "  its dependency lk-numpy:req uses the `lk-numpy` resolve\n"
+        )
+        assert 'Set `resolve="lk-numpy"` on lk-mixed:layer' in message
+
+        with pytest.raises(ExecutionError) as exc_info:
+            rule_runner.request(LockInputs, [LambdaLockNeedsRequest(Address("lk-mixed", target_name="fn"))])
+        message = str(_wrapped(exc_info.value))
+        assert message.startswith(
+            "lk-mixed:fn uses the `lk-small` resolve, but\n"
+            "  its layer lk-mixed:numpy-layer uses the `lk-numpy` resolve\n"
+        )
+        # A consistent layer is fine.
+        needs = rule_runner.request(
+            LockInputs, [LambdaLockNeedsRequest(Address("lk-mixed", target_name="numpy-layer"))]
+        )
+        assert needs.python_resolve == "lk-numpy" and needs.requirements == ("numpy>=2",)
+    finally:
+        rule_runner.write_files({"lk-mixed/BUILD": ""})
+
+
+def test_damaged_lock_names_the_file_and_the_command(rule_runner: RuleRunner) -> None:
+    address = Address("lk-small", target_name="fn")
+    _, lock_text = _lock(rule_runner, "lk-small")
+    path = "3rdparty/lk-small.lambda-platforms.lock"
+    damaged = lock_text.replace('"platforms": [', '"platforms": 12, "x": [', 1)
+    assert damaged != lock_text
+    rule_runner.write_files({path: damaged})
+    try:
+        error = _packaging_error(rule_runner, address)
+    finally:
+        rule_runner.write_files({path: lock_text})
+    assert isinstance(error, LambdaPlatformLockError), error
+    message = str(error)
+    assert path in message
+    assert "its metadata header field `platforms` should be a list, but is 12" in message
+    assert "`pants generate-lockfiles --resolve=lk-small-lambda-platforms`" in message
 
 
 def test_stale_and_missing_locks_name_the_command(rule_runner: RuleRunner) -> None:

@@ -15,7 +15,11 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 from pants_powertools.layering import canonicalize_name
 
@@ -93,17 +97,50 @@ class LockInputs:
 
     @classmethod
     def from_json_dict(cls, data: Mapping[str, object]) -> "LockInputs":
-        platforms = []
-        for item in data["platforms"]:  # type: ignore[union-attr]
-            runtime, _, arch = str(item).rpartition("-")
-            platforms.append((runtime, arch))
+        """Raises LockHeaderError naming the field when the header is not what add_header wrote."""
+        if not isinstance(data, Mapping):
+            raise LockHeaderError("its metadata header is not a JSON object")
+        python_resolve = _field(data, "python_resolve", str)
+        requirements = _field(data, "requirements", list)
+        platform_names = _field(data, "platforms", list)
         digests = data.get("complete_platform_sha256") or {}
+        if not isinstance(digests, Mapping):
+            raise LockHeaderError(_wrong_type("complete_platform_sha256", "an object", digests))
+        for key, items in (("requirements", requirements), ("platforms", platform_names)):
+            if not all(isinstance(item, str) for item in items):
+                raise LockHeaderError(_wrong_type(key, "a list of strings", items))
+        platforms = []
+        for item in platform_names:
+            runtime, _, arch = item.rpartition("-")
+            if not runtime or not arch:
+                raise LockHeaderError(
+                    "its metadata header field `platforms` has {!r}, not `<runtime>-<architecture>`".format(item)
+                )
+            platforms.append((runtime, arch))
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in digests.items()):
+            raise LockHeaderError(_wrong_type("complete_platform_sha256", "an object of strings", digests))
         return cls(
-            python_resolve=str(data["python_resolve"]),
-            requirements=tuple(str(r) for r in data["requirements"]),  # type: ignore[union-attr]
+            python_resolve=python_resolve,
+            requirements=tuple(requirements),
             platforms=tuple(platforms),
-            platform_digests=tuple(sorted((str(k), str(v)) for k, v in digests.items())),  # type: ignore[union-attr]
+            platform_digests=tuple(sorted(digests.items())),
         )
+
+
+def _wrong_type(key: str, expected: str, value: object) -> str:
+    return "its metadata header field `{}` should be {}, but is {}".format(
+        key, expected, json.dumps(value)[:80]
+    )
+
+
+def _field(data: Mapping[str, object], key: str, kind: type) -> Any:
+    if key not in data:
+        raise LockHeaderError("its metadata header lacks the field `{}`".format(key))
+    value = data[key]
+    if not isinstance(value, kind):
+        expected = {str: "a string", list: "a list"}.get(kind, kind.__name__)
+        raise LockHeaderError(_wrong_type(key, expected, value))
+    return value
 
 
 def _sha256(text: str) -> str:
@@ -132,18 +169,70 @@ def add_header(lock_json: str, inputs: LockInputs) -> str:
 
 
 class LockHeaderError(ValueError):
-    pass
+    """A platform lock that cannot be read; the message says what is wrong with it."""
 
 
 def parse_header(lock_text: str) -> LockInputs:
+    """The inputs a platform lock was generated from, after checking the whole file.
+
+    The body is checked too, so a truncated or hand-edited lock fails here, naming the lockfile,
+    instead of deep inside pex at install time.
+    """
     lines = lock_text.splitlines()
-    try:
-        start = lines.index(_HEADER_BEGIN)
-        end = lines.index(_HEADER_END)
-    except ValueError:
+    if _HEADER_BEGIN not in lines:
         raise LockHeaderError("it has no pants-powertools metadata header")
+    start = lines.index(_HEADER_BEGIN)
+    if _HEADER_END not in lines[start:]:
+        raise LockHeaderError("its metadata header is cut off (no end line)")
+    end = start + lines[start:].index(_HEADER_END)
     body = "\n".join(line[3:] if line.startswith("// ") else line[2:] for line in lines[start + 1 : end])
-    return LockInputs.from_json_dict(json.loads(body))
+    try:
+        data = json.loads(body)
+    except ValueError as e:
+        raise LockHeaderError("its metadata header is not valid JSON ({})".format(e))
+    inputs = LockInputs.from_json_dict(data)
+    _check_body(strip_header(lock_text))
+    return inputs
+
+
+def _check_body(body: str) -> None:
+    if not body.strip():
+        raise LockHeaderError("it has a header but no lock")
+    try:
+        data = json.loads(body)
+    except ValueError as e:
+        raise LockHeaderError("its lock is not valid JSON, perhaps cut off ({})".format(e))
+    resolves = data.get("locked_resolves") if isinstance(data, dict) else None
+    if not isinstance(resolves, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("locked_requirements"), list) for r in resolves
+    ):
+        raise LockHeaderError("its lock is not a pex lock (no list of `locked_resolves`)")
+
+
+def damaged_lock_message(lock_path: str, python_resolve: str, reason: str) -> str:
+    return (
+        "The Lambda platform lockfile {path} is damaged: {reason}.\n\n"
+        "Run `{command}` to regenerate it (and commit it).".format(
+            path=lock_path, reason=reason, command=generate_command(python_resolve)
+        )
+    )
+
+
+def read_lock(lock_text: str, lock_path: str, python_resolve: str) -> LockInputs:
+    """parse_header for packaging: any damage raises LockHeaderError with the full message."""
+    try:
+        inputs = parse_header(lock_text)
+    except LockHeaderError as e:
+        raise LockHeaderError(damaged_lock_message(lock_path, python_resolve, str(e)))
+    if inputs.python_resolve != python_resolve:
+        raise LockHeaderError(
+            damaged_lock_message(
+                lock_path,
+                python_resolve,
+                "it was generated for the `{}` resolve, not `{}`".format(inputs.python_resolve, python_resolve),
+            )
+        )
+    return inputs
 
 
 def strip_header(lock_text: str) -> str:
@@ -235,77 +324,445 @@ def version_differences(
     return differences
 
 
-_NO_MATCH = re.compile(
-    r"No matching distribution found for (?P<req>[^\s]+)", re.IGNORECASE
+# ---------------------------------------------------------------------------------------------
+# Why locking failed
+#
+# pip (inside pex) says the same thing for three different causes: "Could not find a version
+# that satisfies the requirement X (from versions: ...)". The list holds only versions that
+# have a usable file for the platform, so "none" means either no such project or no wheel at
+# all, and a missing pin means either no such version or no wheel of it. What the index holds
+# (`index_lookup.py`, run in a Process) tells them apart; without it the message says what
+# pip's text alone allows.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockPlatform:
+    """One platform a resolve is locked for, as the failure messages describe it."""
+
+    label: str  # "python3.12 arm64", or a custom complete platform's file name
+    tags: FrozenSet[str]  # compatible wheel tags, "cp312-cp312-manylinux_2_34_aarch64"
+    machine: str  # platform_machine as markers see it: "x86_64", "aarch64"
+
+
+@dataclass(frozen=True)
+class PipFailure:
+    """What pip printed when it found nothing for a requirement on one platform."""
+
+    requirement: str  # as pip names it: "tomli==2.0.99"
+    versions: Optional[Tuple[str, ...]]  # "from versions: ..."; None when not printed
+    # (version, Requires-Python) pip skipped for the interpreter version.
+    ignored_for_python: Tuple[Tuple[str, str], ...] = ()
+    platform_tag: Optional[str] = None  # from pip's `--dest .../<tag>`, when shown
+
+    @property
+    def project(self) -> str:
+        return canonicalize_name(re.split(r"[<>=!~;\[ (@]", self.requirement, 1)[0])
+
+
+@dataclass(frozen=True)
+class IndexFiles:
+    """What the index holds for a project: (filename, yank reason or None) per file."""
+
+    found: Optional[bool]  # None: the index could not be asked
+    files: Tuple[Tuple[str, Optional[str]], ...] = ()
+    index: str = ""
+
+
+_COULD_NOT_FIND = re.compile(
+    r"Could not find a version that satisfies the requirement (?P<req>.+?)"
+    r"(?: \(from versions: (?P<versions>[^)]*)\))?\s*$",
+    re.IGNORECASE | re.MULTILINE,
 )
-_VERSIONS = re.compile(
-    r"Could not find a version that satisfies the requirement (?P<req>\S+)(?: \(from versions: (?P<versions>[^)]*)\))?",
-    re.IGNORECASE,
-)
-
-
-def explain_resolve_failure(pex_output: str, platforms: Sequence[Platform]) -> Optional[str]:
-    """Turn pip's "no matching distribution" into the package, runtime, architecture and fix."""
-    match = _VERSIONS.search(pex_output) or _NO_MATCH.search(pex_output)
-    if not match:
-        return None
-    req = match.group("req")
-    project = re.split(r"[<>=!~;\[ ]", req, 1)[0]
-    versions = (match.groupdict().get("versions") or "").strip()
-    failing = _failing_platforms(pex_output, platforms)
-    where = ", ".join("{} {}".format(r, a) for r, a in failing) if failing else "the Lambda platforms"
-    python_mismatch = _requires_python(pex_output, req)
-    if python_mismatch:
-        return (
-            "{req} cannot run on {where}: it declares Requires-Python {spec}.\n\n"
-            "To fix it: choose a newer `runtime`, or pin an older version of {project} that "
-            "supports this runtime's Python.".format(
-                req=req, where=where, spec=python_mismatch, project=project
-            )
-        )
-    shown = versions.split(", ")
-    if len(shown) > 8:
-        versions = "…, " + ", ".join(shown[-8:])
-    tried = (
-        "the versions on the index ({}) have no wheel".format(versions)
-        if versions not in ("", "none")
-        else "no version with a compatible wheel exists"
-    )
-    return (
-        "No wheel of {req} can run on {where}: {tried} for that runtime and architecture "
-        "(Lambda needs wheels: there is no compiler there, and source distributions are not "
-        "built for a foreign platform).\n\n"
-        "To fix it: pin an older version of {project} that published a compatible wheel, choose "
-        "another `runtime` or `architecture`, or build the wheel yourself and serve it from a "
-        "find-links repository ([python-repos].find_links).".format(
-            req=req, project=project, where=where, tried=tried
-        )
-    )
-
-
+_NO_MATCHING = re.compile(r"No matching distribution found for (?P<req>\S+)", re.IGNORECASE)
 _IGNORED_FOR_PYTHON = re.compile(
     r"Ignored the following versions that require a different python version: (?P<list>.*)"
 )
+_DEST_TAG = re.compile(r"--dest \S*?/(?P<tag>[a-z]+\d*-[a-z0-9_]+-[a-z0-9_]+)(?:\s|$)")
 
 
-def _requires_python(pex_output: str, req: str) -> Optional[str]:
-    """The Requires-Python of the pinned version, when pip skipped it for the Python version."""
-    pinned = re.search(r"==\s*([^\s,;]+)$", req)
-    match = _IGNORED_FOR_PYTHON.search(pex_output)
-    if not pinned or not match:
+def parse_pip_failure(pex_output: str) -> Optional[PipFailure]:
+    """The requirement pip could not satisfy, or None when the output is another failure."""
+    match = _COULD_NOT_FIND.search(pex_output)
+    versions: Optional[Tuple[str, ...]] = None
+    if match:
+        requirement = match.group("req").strip()
+        listed = match.group("versions")
+        if listed is not None:
+            listed = listed.strip()
+            versions = () if listed in ("", "none") else tuple(v.strip() for v in listed.split(","))
+    else:
+        no_match = _NO_MATCHING.search(pex_output)
+        if not no_match:
+            return None
+        requirement = no_match.group("req")
+    ignored = []
+    python_match = _IGNORED_FOR_PYTHON.search(pex_output)
+    if python_match:
+        for entry in python_match.group("list").split(";"):
+            version, _, spec = entry.strip().partition(" Requires-Python ")
+            if version and spec:
+                ignored.append((version.strip(), spec.strip()))
+    tag = _DEST_TAG.search(pex_output)
+    return PipFailure(requirement, versions, tuple(ignored), tag.group("tag") if tag else None)
+
+
+def _parse_version(text: str) -> Optional[Version]:
+    try:
+        return Version(text)
+    except InvalidVersion:
         return None
-    for entry in match.group("list").split(";"):
-        version, _, spec = entry.strip().partition(" Requires-Python ")
-        if version == pinned.group(1):
-            return spec.strip()
+
+
+def _file_version(filename: str, project: str) -> Optional[str]:
+    """The version in a wheel or sdist file name of `project`."""
+    if filename.endswith(".whl"):
+        parts = filename[: -len(".whl")].split("-")
+        return parts[1] if len(parts) >= 5 and canonicalize_name(parts[0]) == project else None
+    for ext in (".tar.gz", ".zip", ".tar.bz2", ".tgz"):
+        if filename.endswith(ext):
+            name, _, version = filename[: -len(ext)].rpartition("-")
+            return version if name and canonicalize_name(name) == project else None
     return None
 
 
-def _failing_platforms(pex_output: str, platforms: Sequence[Platform]) -> List[Platform]:
-    failing = []
-    for runtime, arch in platforms:
-        cp = "cp" + runtime.replace("python", "").replace(".", "")
-        machine = "aarch64" if arch == "arm64" else arch
-        if re.search(r"{}-{}-manylinux[^\s]*_{}".format(cp, cp, machine), pex_output):
-            failing.append((runtime, arch))
-    return failing
+def _wheel_tags(filename: str) -> FrozenSet[str]:
+    """Every `python-abi-platform` tag a wheel file name stands for (compressed sets expanded)."""
+    parts = filename[: -len(".whl")].split("-")
+    pythons, abis, platforms = parts[-3], parts[-2], parts[-1]
+    return frozenset(
+        "{}-{}-{}".format(p, a, pl)
+        for p in pythons.split(".")
+        for a in abis.split(".")
+        for pl in platforms.split(".")
+    )
+
+
+def _wheels_by_version(project: str, index: IndexFiles) -> Dict[str, List[str]]:
+    """{version: wheel file names} of every version on the index, yanked ones included."""
+    result: Dict[str, List[str]] = {}
+    for filename, _ in index.files:
+        version = _file_version(filename, project)
+        if version is None:
+            continue
+        wheels = result.setdefault(version, [])
+        if filename.endswith(".whl"):
+            wheels.append(filename)
+    return result
+
+
+def _specifier(requirement: str) -> Optional[SpecifierSet]:
+    try:
+        return Requirement(requirement).specifier
+    except InvalidRequirement:
+        return None
+
+
+def _sorted_versions(versions: Iterable[str]) -> List[str]:
+    parsed = [(v, _parse_version(v)) for v in versions]
+    return [v for v, p in sorted((x for x in parsed if x[1] is not None), key=lambda x: x[1])]  # type: ignore[arg-type,return-value]
+
+
+def nearest_versions(wanted: str, existing: Iterable[str], around: int = 2) -> List[str]:
+    """The existing versions on either side of a version that does not exist."""
+    ordered = _sorted_versions(existing)
+    target = _parse_version(wanted)
+    if target is None:
+        return ordered[-around:]
+    below = [v for v in ordered if Version(v) < target]
+    above = [v for v in ordered if Version(v) > target]
+    return below[-around:] + above[:around]
+
+
+def _pinned_version(requirement: str) -> Optional[str]:
+    match = re.search(r"===?\s*([^\s,;]+)\s*$", requirement)
+    return match.group(1) if match and "*" not in match.group(1) else None
+
+
+def _compatible(wheels: Iterable[str], platform: LockPlatform) -> bool:
+    return any(_wheel_tags(w) & platform.tags for w in wheels)
+
+
+def _wheel_platforms(wheels: Iterable[str]) -> List[str]:
+    return sorted({tag.split("-", 2)[2] for w in wheels for tag in _wheel_tags(w)})
+
+
+def explain_platform_failure(
+    failure: PipFailure,
+    platform: LockPlatform,
+    all_platforms: Sequence[LockPlatform],
+    index: Optional[IndexFiles],
+    top_level_requirements: Sequence[str] = (),
+) -> str:
+    """Why `failure` happened on `platform`, in Lambda's terms, with the fix."""
+    req = failure.requirement
+    project = failure.project
+    pinned = _pinned_version(req)
+    specifier = _specifier(req)
+    index_name = (index.index if index and index.index else "the index").rstrip("/")
+
+    if index is not None and index.found is False:
+        return (
+            "{req}: there is no project named `{project}` on {index}. Check the name in your "
+            "requirements (or what pulls it in), or serve it from an index or find-links "
+            "repository that has it ([python-repos].indexes / [python-repos].find_links).".format(
+                req=req, project=project, index=index_name
+            )
+        )
+
+    if pinned:
+        for version, spec in failure.ignored_for_python:
+            if version == pinned:
+                return (
+                    "{req} cannot run on {where}: it declares Requires-Python {spec}.\n"
+                    "To fix it: choose a newer `runtime`, or pin a version of {project} that "
+                    "supports this runtime's Python.".format(
+                        req=req, where=platform.label, spec=spec, project=project
+                    )
+                )
+
+    wheels = _wheels_by_version(project, index) if index is not None and index.found else None
+    if wheels is not None and specifier is not None:
+        matching = list(specifier.filter(list(wheels), prereleases=True if pinned else None))
+        if not matching:
+            near = nearest_versions(pinned, wheels) if pinned else _sorted_versions(wheels)[-4:]
+            newest = _sorted_versions(wheels)[-1:] if wheels else []
+            what = "no version {}".format(pinned) if pinned else "no version matching `{}`".format(specifier)
+            return (
+                "{req}: {project} has {what} on {index}. Nearest versions there: {near}{newest}. "
+                "Fix the version in your requirements.".format(
+                    req=req,
+                    project=project,
+                    what=what,
+                    index=index_name,
+                    near=", ".join(near) or "none",
+                    newest=" (newest: {})".format(newest[0]) if newest and newest[0] not in near else "",
+                )
+            )
+        return _no_wheel_message(
+            req, project, platform, all_platforms, {v: wheels[v] for v in matching}, wheels,
+            top_level_requirements,
+        )
+
+    # The index could not be asked: say what pip's text allows, without guessing the cause.
+    if failure.versions:
+        shown = nearest_versions(pinned, failure.versions) if pinned else list(failure.versions)[-4:]
+        newest = _sorted_versions(failure.versions)[-1:]
+        detail = (
+            "pip found versions with a wheel for it ({}{}), but {} (it does not exist, or has no "
+            "wheel for this platform)".format(
+                ", ".join(shown),
+                "; newest " + newest[0] if newest and newest[0] not in shown else "",
+                "not {}".format(pinned) if pinned else "none that matches",
+            )
+        )
+    else:
+        detail = "{} does not exist on the index, or none of its versions has a wheel for it".format(project)
+    return (
+        "{req} cannot be locked for {where}: {detail}.\n"
+        "To fix it: check the requirement's name and version; pin a version with a wheel for "
+        "this runtime and architecture; or build the wheel yourself and serve it from a "
+        "find-links repository ([python-repos].find_links).".format(
+            req=req, where=platform.label, detail=detail
+        )
+    )
+
+
+def _no_wheel_message(
+    req: str,
+    project: str,
+    platform: LockPlatform,
+    all_platforms: Sequence[LockPlatform],
+    matching: Mapping[str, List[str]],
+    all_wheels: Mapping[str, List[str]],
+    top_level_requirements: Sequence[str],
+) -> str:
+    candidates = [w for ws in matching.values() for w in ws]
+    if candidates:
+        has = "its wheels are only for {}".format(", ".join(_wheel_platforms(candidates)))
+    else:
+        has = "it publishes only source distributions"
+    fixes = []
+    # Which of the resolve's platforms the same versions do serve: split by architecture?
+    served = [p for p in all_platforms if _compatible(candidates, p)]
+    unserved = [p for p in all_platforms if p not in served]
+    served_machines = sorted({p.machine for p in served})
+    if served and not ({p.machine for p in unserved} & set(served_machines)):
+        marker = (
+            'platform_machine == "{}"'.format(served_machines[0])
+            if len(served_machines) == 1
+            else "platform_machine in \"{}\"".format(" ".join(served_machines))
+        )
+        own = any(
+            canonicalize_name(re.split(r"[<>=!~;\[ (@]", r, 1)[0]) == project
+            for r in top_level_requirements
+        )
+        fixes.append(
+            "it has wheels for {arch} only: limit the requirement to that architecture with an "
+            "environment marker, `{base}; {marker}`{whose}, and keep code that imports it off "
+            "the other architecture".format(
+                arch=", ".join(served_machines),
+                base=req.split(";")[0].strip(),
+                marker=marker,
+                whose="" if own else " (on the requirement that pulls it in)",
+            )
+        )
+    newer_ok = [v for v in _sorted_versions(all_wheels) if _compatible(all_wheels[v], platform)]
+    if newer_ok:
+        fixes.append(
+            "require a version with a wheel for {}: the newest is {}=={}".format(
+                platform.label, project, newer_ok[-1]
+            )
+        )
+    fixes.append("choose another `runtime` or `architecture`")
+    fixes.append(
+        "build the wheel yourself and serve it from a find-links repository "
+        "([python-repos].find_links)"
+    )
+    return (
+        "{req} has no wheel for {where}: {has} (Lambda needs wheels: there is no compiler "
+        "there, and source distributions are not built for a foreign platform).\n"
+        "To fix it: {fixes}.".format(req=req, where=platform.label, has=has, fixes="; or ".join(fixes))
+    )
+
+
+@dataclass(frozen=True)
+class PlatformFailure:
+    """The outcome of locking a resolve for one platform alone that failed."""
+
+    platform: LockPlatform
+    output: str  # pex's stderr and stdout
+
+    @property
+    def pip_failure(self) -> Optional[PipFailure]:
+        return parse_pip_failure(self.output)
+
+
+def explain_lock_failures(
+    python_resolve: str,
+    failures: Sequence[PlatformFailure],
+    all_platforms: Sequence[LockPlatform],
+    index: Mapping[str, IndexFiles],
+    needed_by: Mapping[str, Sequence[str]],
+    top_level_requirements: Sequence[str] = (),
+) -> str:
+    """One message for every platform that failed, each with the targets that need it."""
+    sections = []
+    for failure in failures:
+        pip_failure = failure.pip_failure
+        if pip_failure is None:
+            explanation = failure.output.strip() or "pex failed without a message."
+        else:
+            explanation = explain_platform_failure(
+                pip_failure,
+                failure.platform,
+                all_platforms,
+                index.get(pip_failure.project),
+                top_level_requirements,
+            )
+        targets = sorted(needed_by.get(failure.platform.label, ()))
+        sections.append(
+            "{label}{by}:\n{body}".format(
+                label=failure.platform.label,
+                by=" (needed by {})".format(", ".join(targets)) if targets else "",
+                body="\n".join("  " + line for line in explanation.splitlines()),
+            )
+        )
+    return "Could not lock the `{resolve}` resolve for Lambda: {n} of {total} platform(s) failed.\n\n{sections}".format(
+        resolve=python_resolve,
+        n=len(failures),
+        total=len(all_platforms),
+        sections="\n\n".join(sections),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Yanked pins. pex's lock records no yank status and pex shows none of pip's warnings on
+# success, so the plugin asks the index (`index_lookup.py`) which locked files are yanked.
+# ---------------------------------------------------------------------------------------------
+
+
+def locked_pins(lock_text: str) -> Dict[str, Tuple[str, Tuple[str, ...]]]:
+    """{project: (version, artifact file names)} over every locked resolve of a pex lock."""
+    data = json.loads(strip_header(lock_text))
+    pins: Dict[str, Tuple[str, Tuple[str, ...]]] = {}
+    for locked_resolve in data.get("locked_resolves", []):
+        for req in locked_resolve.get("locked_requirements", []):
+            project = canonicalize_name(req["project_name"])
+            files = tuple(str(a.get("url", "")).rsplit("/", 1)[-1] for a in req.get("artifacts", []))
+            previous = pins.get(project, (req["version"], ()))[1]
+            pins[project] = (req["version"], tuple(sorted(set(previous + files))))
+    return pins
+
+
+def yanked_pins(lock_text: str, index: Mapping[str, IndexFiles]) -> List[Tuple[str, str, str]]:
+    """(project, version, reason) for each locked version whose files the index marks yanked."""
+    result = []
+    for project, (version, files) in sorted(locked_pins(lock_text).items()):
+        info = index.get(project)
+        if not info or not info.found:
+            continue
+        yanks = dict(info.files)
+        reasons = [yanks[f] for f in files if f in yanks and yanks[f] is not None]
+        if reasons:
+            result.append((project, version, (reasons[0] or "").strip()))
+    return result
+
+
+def yanked_warning(lock_path: str, yanked: Sequence[Tuple[str, str, str]]) -> Optional[str]:
+    if not yanked:
+        return None
+    lines = "\n".join(
+        "  {}=={}: {}".format(p, v, "yanked: " + r if r else "yanked (no reason given)")
+        for p, v, r in yanked
+    )
+    return (
+        "The Lambda platform lockfile {path} pins versions that their index has yanked (withdrawn, "
+        "usually for a bug or a security problem):\n{lines}\n"
+        "Pin another version of each in your requirements (for example `!=` the yanked one) and "
+        "regenerate the lock.".format(path=lock_path, lines=lines)
+    )
+
+
+def parse_index_lookup(json_text: str) -> Dict[str, IndexFiles]:
+    """The output of `index_lookup.py`; {} when it is unreadable (then pip's text must do)."""
+    try:
+        data = json.loads(json_text)
+        return {
+            canonicalize_name(project): IndexFiles(
+                found=info.get("found"),
+                files=tuple((str(f["filename"]), f.get("yanked")) for f in info.get("files", [])),
+                index=str(info.get("index", "")),
+            )
+            for project, info in data.get("projects", {}).items()
+        }
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return {}
+
+
+# ---------------------------------------------------------------------------------------------
+# One resolve per Lambda target
+# ---------------------------------------------------------------------------------------------
+
+
+def resolve_mismatch_message(
+    target: str,
+    resolve: str,
+    resolve_is_default: bool,
+    others: Sequence[Tuple[str, str, str]],
+) -> str:
+    """`others`: (relation, address, resolve), e.g. ("dependency", "3rdparty:reqs#x", "lambda")."""
+    unset = " (its `resolve` field is unset, so [python].default_resolve applies)" if resolve_is_default else ""
+    lines = "\n".join(
+        "  its {} {} uses the `{}` resolve".format(relation, address, other) for relation, address, other in others
+    )
+    other_resolves = sorted({other for _, _, other in others})
+    suggestion = " or ".join('`resolve="{}"`'.format(r) for r in other_resolves)
+    return (
+        "{target} uses the `{resolve}` resolve{unset}, but\n{lines}\n"
+        "A Lambda target and its dependencies and layers are locked and built from one resolve "
+        "(one lockfile), or it would be built from the wrong lock. Set {suggestion} on {target}, "
+        "or make the others use the `{resolve}` resolve.".format(
+            target=target, resolve=resolve, unset=unset, lines=lines, suggestion=suggestion
+        )
+    )
