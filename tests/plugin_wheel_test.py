@@ -83,9 +83,17 @@ def test_wheel_holds_the_plugin_and_no_tests() -> None:
         names = zf.namelist()
     modules = sorted(n for n in names if not n.startswith(f"pants_powertools-{VERSION}.dist-info/"))
     assert all(n.startswith("pants_powertools/") and n.endswith(".py") for n in modules), modules
-    # artifact_zip.py is also read as data at run time (pkgutil.get_data) and run by a CPython
-    # of the Lambda runtime.
-    for module in ("__init__.py", "register.py", "artifact_zip.py", "package_rules.py"):
+    # The sandbox scripts are also read as data at run time (pkgutil.get_data) and run by a
+    # CPython of the Lambda runtime.
+    for module in (
+        "__init__.py",
+        "register.py",
+        "goals/package.py",
+        "util_rules/artifacts.py",
+        "sandbox/lambda_zip.py",
+        "sandbox/native_code.py",
+        "index_lookup.py",
+    ):
         assert f"pants_powertools/{module}" in modules
     assert not [n for n in modules if n.endswith("_test.py") or "conftest" in n]
 

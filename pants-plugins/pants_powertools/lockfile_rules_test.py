@@ -32,7 +32,7 @@ from pants_powertools.lockfile_rules import (
     LambdaPlatformLockError,
     RequestedLambdaPlatformResolveNames,
 )
-from pants_powertools.package_rules import PowertoolsFunctionFieldSet
+from pants_powertools.goals.package import PowertoolsFunctionFieldSet
 from pants_powertools.layering import canonicalize_name
 from pants_powertools.platform_lockfiles import LockInputs
 from pants_powertools.rule_runner_support import make_rule_runner

@@ -61,12 +61,9 @@ async def read_platform_lock(request: PlatformLockRequest, python_setup: PythonS
         return PlatformLock(request.python_resolve, path, None, empty)
     text = contents[0].content.decode()
     try:
-        inputs = platform_lockfiles.parse_header(text)
-    except (platform_lockfiles.LockHeaderError, ValueError, KeyError, TypeError) as e:
-        raise LambdaPlatformLockError(
-            f"The Lambda platform lockfile {path} is not readable ({e}). Run "
-            f"`{platform_lockfiles.generate_command(request.python_resolve)}` to regenerate it."
-        )
+        inputs = platform_lockfiles.read_lock(text, path, request.python_resolve)
+    except platform_lockfiles.LockHeaderError as e:
+        raise LambdaPlatformLockError(str(e))
     digest = await Get(
         Digest,
         CreateDigest([FileContent(LOCK_FILE, platform_lockfiles.strip_header(text).encode())]),
