@@ -33,6 +33,9 @@ class LayerContents:
 class FunctionPlan:
     carry: Dict[str, str]  # {name: version} that the function ZIP ships.
     left_out: Tuple[str, ...]  # Resolved but provided by a layer, the runtime or the public layer.
+    # Left out because the runtime or AWS's public layer provide them: nothing here builds those,
+    # so the import check stands them in from the resolve.
+    provided_outside: Tuple[str, ...]
     public_layers: Tuple[Dict[str, Any], ...]  # Manifest entries for AWS's public layer.
     # For the Powertools extras check: the METADATA of the Powertools the function runs with,
     # what is importable beside the ZIP, and the extras the requirements already ask for.
@@ -103,6 +106,12 @@ def plan_function(
     return FunctionPlan(
         carry=carry,
         left_out=tuple(sorted(set(resolved) - set(carry))),
+        provided_outside=tuple(
+            sorted(
+                (set(resolved) - set(carry))
+                - {name for layer in layers for name in layer.distributions}
+            )
+        ),
         public_layers=tuple(public_layers),
         powertools_metadata=metadata,
         available=tuple(sorted(available)),

@@ -54,7 +54,7 @@ from typing import (
 try:  # As a script, the sibling sits next to it in the sandbox; in tests, it is a package module.
     from pants_powertools.sandbox import native_code
 except ImportError:  # pragma: no cover - exercised by the sandboxed Process
-    import native_code  # type: ignore[no-redef]
+    import native_code  # type: ignore[no-redef]  # pants: no-infer-dep
 
 # The earliest time a ZIP (DOS) timestamp can hold; any fixed value works, this one is the
 # convention of reproducible-build tools, so archives compare equal with theirs.
@@ -603,9 +603,10 @@ class ZipSpec:
     prefix: str = ""
     exclude_top_level: Tuple[str, ...] = ()
     exclude_distributions: Tuple[str, ...] = ()
-    # Also write the excluded distributions' files to this ZIP (the import check's stand-in for
-    # what the runtime provides).
+    # Also write these excluded distributions' files to this ZIP: the import check's stand-in
+    # for what the runtime (and AWS's public layer) provide.
     excluded_output: Optional[str] = None
+    stand_in_distributions: Tuple[str, ...] = ()
     python_version: Optional[str] = None  # Compile bytecode for this `3.X`, by this interpreter.
     native: Optional[NativeTarget] = None
     workers: int = 1
@@ -621,6 +622,7 @@ class ZipSpec:
             exclude_top_level=tuple(data.get("exclude_top_level", ())),
             exclude_distributions=tuple(data.get("exclude_distributions", ())),
             excluded_output=data.get("excluded_output"),
+            stand_in_distributions=tuple(data.get("stand_in_distributions", ())),
             python_version=data.get("python_version"),
             native=(
                 NativeTarget(native["architecture"], tuple(native["max_glibc"]))  # type: ignore[arg-type]
@@ -793,8 +795,9 @@ def build_zip(spec: ZipSpec) -> Report:
         dists = _find_distributions(files)
         removed, excluded = _excluded_paths(files, dists, spec.exclude_distributions, "")
         if spec.excluded_output:
+            stand_in, _ = _excluded_paths(files, dists, spec.stand_in_distributions, "")
             with open(spec.excluded_output, "wb") as f:
-                _write_items({p: files[p] for p in removed}, f)
+                _write_items({p: files[p] for p in stand_in}, f)
         for path in removed:
             del files[path]
         for name in excluded:

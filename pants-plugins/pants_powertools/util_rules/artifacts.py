@@ -320,8 +320,9 @@ async def build_layer_artifact(
         Get(LockInputs, LambdaLockNeedsRequest(request.address)),
         Get(FirstParty, FirstPartyRequest(request.address)),
     )
-    lock = await Get(PlatformLock, PlatformLockRequest(needs.python_resolve))
-    lock.check(str(request.address), needs)
+    if needs.requirements:
+        lock = await Get(PlatformLock, PlatformLockRequest(needs.python_resolve))
+        lock.check(str(request.address), needs)
     # The compiling interpreter is looked up while the wheels install, not after.
     deps, compiler = await MultiGet(
         Get(
@@ -486,8 +487,9 @@ async def build_function_artifact(
             "files; a Lambda function runs on exactly one platform. Name one file."
         )
     custom_platform = needs.custom_platforms[0] if needs.custom_platforms else None
-    lock = await Get(PlatformLock, PlatformLockRequest(needs.python_resolve))
-    lock.check(str(address), needs)
+    if needs.requirements:  # Code-only functions need no lock.
+        lock = await Get(PlatformLock, PlatformLockRequest(needs.python_resolve))
+        lock.check(str(address), needs)
 
     deps, compiler, *layers = await MultiGet(
         Get(
@@ -538,6 +540,7 @@ async def build_function_artifact(
             sources=(ZipSource(DEPS_DIR),),
             exclude_distributions=plan.left_out,
             excluded_output=_EXCLUDED_ZIP,
+            stand_in_distributions=plan.provided_outside,
             compiler=compiler.python,
             native=native,
             description=f"Select third-party code for Lambda {runtime} {arch}",

@@ -50,6 +50,7 @@ class LambdaZipRequest:
     exclude_top_level: Tuple[str, ...] = ("bin",)
     exclude_distributions: Tuple[str, ...] = ()
     excluded_output: Optional[str] = None
+    stand_in_distributions: Tuple[str, ...] = ()  # Which excluded ones go to excluded_output.
     # Compile hash-based .pyc with this interpreter, which must be the runtime's CPython.
     compiler: Optional[LinkedPython] = None
     native: Optional[NativeCheck] = None
@@ -64,6 +65,7 @@ class LambdaZipRequest:
             "exclude_top_level": list(self.exclude_top_level),
             "exclude_distributions": sorted(self.exclude_distributions),
             "excluded_output": self.excluded_output,
+            "stand_in_distributions": sorted(self.stand_in_distributions),
             "python_version": (
                 ".".join(self.compiler.version.split(".")[:2]) if self.compiler else None
             ),
