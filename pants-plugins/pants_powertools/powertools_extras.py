@@ -21,7 +21,6 @@ strings (`importlib.import_module("...")`) are not seen.
 
 import ast
 import io
-import re
 import tokenize
 from dataclasses import dataclass
 from typing import Collection, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set, Tuple

@@ -477,10 +477,10 @@ def _compile_all(
 
 def _compile_shard(shard_file: str) -> None:
     with open(shard_file, encoding="utf-8") as f:
-        jobs = [tuple(job) for job in json.load(f)]
-    out = []
+        jobs = [(rel, src, cfile, dfile) for rel, src, cfile, dfile in json.load(f)]
+    out: List[Optional[Dict[str, Any]]] = []
     for job in jobs:
-        failure = _compile_one(job)  # type: ignore[arg-type]
+        failure = _compile_one(job)
         out.append(None if failure is None else {"path": failure.path, "line": failure.line, "message": failure.message})
     json.dump(out, sys.stdout)
 
@@ -625,7 +625,10 @@ class ZipSpec:
             stand_in_distributions=tuple(data.get("stand_in_distributions", ())),
             python_version=data.get("python_version"),
             native=(
-                NativeTarget(native["architecture"], tuple(native["max_glibc"]))  # type: ignore[arg-type]
+                NativeTarget(
+                    native["architecture"],
+                    (int(native["max_glibc"][0]), int(native["max_glibc"][1])),
+                )
                 if native
                 else None
             ),
@@ -764,7 +767,8 @@ def build_zip(spec: ZipSpec) -> Report:
     """
     out_prefix = _normalize_prefix(spec.prefix)
     python_tag = _python_tag(spec.python_version)
-    with ExitStack() as stack:
+    stack = ExitStack()
+    try:
         loaded: List[Dict[str, _Item]] = []
         for source in spec.sources:
             items = {}
@@ -796,8 +800,8 @@ def build_zip(spec: ZipSpec) -> Report:
         removed, excluded = _excluded_paths(files, dists, spec.exclude_distributions, "")
         if spec.excluded_output:
             stand_in, _ = _excluded_paths(files, dists, spec.stand_in_distributions, "")
-            with open(spec.excluded_output, "wb") as f:
-                _write_items({p: files[p] for p in stand_in}, f)
+            with open(spec.excluded_output, "wb") as stand_in_zip:
+                _write_items({p: files[p] for p in stand_in}, stand_in_zip)
         for path in removed:
             del files[path]
         for name in excluded:
@@ -841,8 +845,8 @@ def build_zip(spec: ZipSpec) -> Report:
 
         output = {out_prefix + path: item for path, item in files.items()}
         tmp_out = spec.output + ".tmp"
-        with open(tmp_out, "wb") as f:
-            _write_items(output, f, check)
+        with open(tmp_out, "wb") as out_zip:
+            _write_items(output, out_zip, check)
         if problems:
             os.unlink(tmp_out)
             native = spec.native
@@ -873,6 +877,8 @@ def build_zip(spec: ZipSpec) -> Report:
         report.distribution_sizes = dict(sorted(sizes.items()))
         report.largest_first_party = first_party_files[:_LARGEST_FILES]
         return report
+    finally:
+        stack.close()
 
 
 # --------------------------------------------------------------------------------------------

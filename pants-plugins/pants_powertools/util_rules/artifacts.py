@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from pants.backend.python.util_rules.faas import (
     ResolvedPythonFaaSHandler,
@@ -51,7 +51,7 @@ from pants.util.logging import LogLevel
 from pants_powertools import handlers, layering, limits, manifest, powertools_extras
 from pants_powertools.distributions import POWERTOOLS_DISTRIBUTION
 from pants_powertools.function_plan import FunctionPlanError, LayerContents, plan_function
-from pants_powertools.lockfile_rules import LambdaLockNeedsRequest, LambdaPlatformLockError
+from pants_powertools.lockfile_rules import LambdaLockNeedsRequest
 from pants_powertools.platform_lockfiles import LockInputs
 from pants_powertools.powertools_settings import powertools_environment
 from pants_powertools.runtimes import deprecation_warning, get_runtime
@@ -235,9 +235,9 @@ async def _finish(
         artifact=path,
         **manifest_fields,
     )
-    warning = limits.zipped_size_warning(f"{tgt.address} ({path})", report.size)
-    if warning:
-        logger.warning(warning)
+    size_warning = limits.zipped_size_warning(f"{tgt.address} ({path})", report.size)
+    if size_warning:
+        logger.warning(size_warning)
     manifest_digest = await Get(
         Digest,
         CreateDigest(

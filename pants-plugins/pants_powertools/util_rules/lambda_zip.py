@@ -120,7 +120,9 @@ class LambdaZip:
 
 @rule(desc="Write a Lambda ZIP", level=LogLevel.DEBUG)
 async def write_lambda_zip(request: LambdaZipRequest) -> LambdaZip:
-    python = request.compiler or await Get(LinkedPython, ScriptPythonRequest())
+    python = request.compiler
+    if python is None:
+        python = await Get(LinkedPython, ScriptPythonRequest())
     script = await Get(
         Digest,
         CreateDigest(
