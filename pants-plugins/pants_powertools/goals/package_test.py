@@ -39,6 +39,7 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.target import InvalidTargetException
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
+from pants_powertools.lockfile_rules import LambdaPlatformLockError
 from pants_powertools.goals.package import PowertoolsFunctionFieldSet, PowertoolsLayerFieldSet
 from pants_powertools.rule_runner_support import make_rule_runner, read_test_data, write_test_locks
 from pants_powertools.target_types import PowertoolsLayer
@@ -893,6 +894,16 @@ BAD_CASES = [
         },
     ),
 ]
+
+
+def test_unbuildable_layer_cannot_be_built(rule_runner: RuleRunner) -> None:
+    # The premise of the `reexport_clash` row: building this layer fails (its requirement is in
+    # no lock), so a function on it that fails with a handler error never built it.
+    with pytest.raises(ExecutionError) as excinfo:
+        _package(rule_runner, Address("src/layers", target_name="unbuildable"))
+    error = _error_of(excinfo)
+    assert isinstance(error, LambdaPlatformLockError), f"{type(error).__name__}: {error}"
+    assert "six==1.16.0" in str(error) and "generate-lockfiles" in str(error), str(error)
 
 
 @pytest.mark.parametrize("case", BAD_CASES, ids=[case.id for case in BAD_CASES])
