@@ -1,8 +1,12 @@
 """A RuleRunner set up like this repository's pants.toml, for the plugin's RuleRunner tests.
 
-The tests run the real pex against PyPI: the `[pex-cli]` pins are read from pants.toml (the
-`//:launcher` files target ships it) and the CLI itself comes from the file ./pants built, whose
-location reaches tests through `PANTS_PEX_CLI_URL_TEMPLATE` (`[test].extra_env_vars`).
+The tests run the real pex: the `[pex-cli]` pins are read from pants.toml (the `//:launcher`
+files target ships it) and the CLI itself comes from the file ./pants built, whose location
+reaches tests through `PANTS_PEX_CLI_URL_TEMPLATE` (`[test].extra_env_vars`).
+
+Packaging tests do not lock at set-up: `write_test_locks` copies the committed Lambda platform
+lockfiles of `test_data/` into the build root (installing from them still downloads the locked
+wheels, which Pants' named caches keep).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pants.backend.python.target_types import (
 )
 from pants.backend.python.util_rules import pex, python_sources
 from pants.core.target_types import (
+    FilesGeneratorTarget,
     FileTarget,
     ResourcesGeneratorTarget,
     ResourceTarget,
@@ -29,9 +34,33 @@ from pants.core.target_types import (
 from pants.core.target_types import rules as core_target_types_rules
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
-from pants_powertools import register
+from pants_powertools import platform_lockfiles, register
 
 PANTS_TOML = Path(__file__).resolve().parents[2] / "pants.toml"
+TEST_DATA = Path(__file__).resolve().parent / "test_data"
+
+
+def read_test_data(name: str) -> bytes:
+    """A committed fixture of `test_data/` (a `resources` target the test utils depend on)."""
+    return (TEST_DATA / name).read_bytes()
+
+
+def write_test_locks(runner: RuleRunner, resolves: Mapping[str, str]) -> None:
+    """Put the committed `test_data/<resolve>.lambda-platforms.lock` of each resolve where the
+    plugin looks for it, next to the resolve's (never written) universal lockfile.
+
+    The locks were made by the plugin's own `generate-lockfiles` rules; a test whose targets need
+    a requirement or platform that a lock lacks fails with the plugin's stale-lock error, naming
+    what is missing: regenerate the lock then (see test_data/README.md).
+    """
+    runner.write_files(
+        {
+            platform_lockfiles.platform_lockfile_path(universal): read_test_data(
+                f"{resolve}.lambda-platforms.lock"
+            ).decode()
+            for resolve, universal in resolves.items()
+        }
+    )
 
 
 def pex_cli_options() -> List[str]:
@@ -78,6 +107,7 @@ def make_rule_runner(
     resolves: Mapping[str, str],
     default_resolve: Optional[str] = None,
     source_roots: Iterable[str] = ("/",),
+    extra_options: Iterable[str] = (),
 ) -> RuleRunner:
     # Every process really runs (the named caches still keep PyPI downloads).
     runner = RuleRunner(
@@ -99,9 +129,11 @@ def make_rule_runner(
             ResourcesGeneratorTarget,
             ResourceTarget,
             FileTarget,
+            FilesGeneratorTarget,
         ],
     )
     runner.set_options(
-        options(resolves, default_resolve, source_roots), env_inherit={"PATH", "PYENV_ROOT", "HOME"}
+        [*options(resolves, default_resolve, source_roots), *extra_options],
+        env_inherit={"PATH", "PYENV_ROOT", "HOME"}
     )
     return runner

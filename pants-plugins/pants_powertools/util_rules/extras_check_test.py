@@ -1,10 +1,11 @@
 """The Powertools extras check, end to end: `BuiltPackage` for `python_aws_lambda_powertools`.
 
 One resolve, `pt`, holds four requirement targets for aws-lambda-powertools 3.37.0 (plain,
-`[tracer]`, `[parser]`, `[validation]`). It is locked once, by the plugin's own
-`generate-lockfiles` rules, for python3.12 x86_64 (the only platform any target here uses), with
-the `[pex-cli]` that ./pants built. Each function then names its requirement target explicitly:
-the four targets all provide `aws_lambda_powertools`, so the imports opt out of inference.
+`[tracer]`, `[parser]`, `[validation]`). Its Lambda platform lock for python3.12 x86_64 (the only
+platform any target here uses) is committed in `test_data/pt.lambda-platforms.lock`, made by the
+plugin's own `generate-lockfiles` rules; packaging installs from it. Each function names its
+requirement target explicitly: the four targets all provide `aws_lambda_powertools`, so the
+imports opt out of inference.
 
 What is proven: a function whose code needs an extra that is in neither its ZIP, its layers nor
 the runtime fails before any ZIP is written, with a message naming the file:line, the feature,
@@ -21,29 +22,21 @@ from typing import Dict, List, Sequence
 
 import pytest
 
-from pants.core.goals.generate_lockfiles import GenerateLockfileResult, UserGenerateLockfiles
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
-from pants_powertools import platform_lockfiles
-from pants_powertools.lockfile_rules import (
-    GenerateLambdaPlatformLockfile,
-    LambdaLockNeedsRequest,
-    RequestedLambdaPlatformResolveNames,
-)
-from pants_powertools.rule_runner_support import make_rule_runner
-from pants_powertools.package_rules import (
-    PowertoolsFunctionFieldSet,
-    PowertoolsLayerFieldSet,
-    PowertoolsPackageError,
-)
+from pants_powertools.goals.package import PowertoolsFunctionFieldSet, PowertoolsLayerFieldSet
+from pants_powertools.lockfile_rules import LambdaLockNeedsRequest
 from pants_powertools.platform_lockfiles import LockInputs
+from pants_powertools.rule_runner_support import make_rule_runner, write_test_locks
+from pants_powertools.util_rules.artifacts import PowertoolsPackageError
 
 POWERTOOLS = "aws-lambda-powertools==3.37.0"
 RESOLVE = "pt"
+RESOLVES = {RESOLVE: f"3rdparty/{RESOLVE}.lock"}
 
 # ---------------------------------------------------------------------------------------------
 # The workspace
@@ -139,26 +132,17 @@ WORKSPACE: Dict[str, str] = {
 def rule_runner() -> RuleRunner:
     runner = make_rule_runner(
         [
-            QueryRule(UserGenerateLockfiles, [RequestedLambdaPlatformResolveNames]),
-            QueryRule(GenerateLockfileResult, [GenerateLambdaPlatformLockfile]),
             QueryRule(LockInputs, [LambdaLockNeedsRequest]),
             QueryRule(BuiltPackage, [PowertoolsFunctionFieldSet]),
             QueryRule(BuiltPackage, [PowertoolsLayerFieldSet]),
             QueryRule(DigestContents, [Digest]),
         ],
-        {RESOLVE: f"3rdparty/{RESOLVE}.lock"},
+        RESOLVES,
         default_resolve=RESOLVE,
         source_roots=["/src"],
     )
     runner.write_files(WORKSPACE)
-    # The single `pex3 lock create` of the module.
-    generate = runner.request(
-        UserGenerateLockfiles,
-        [RequestedLambdaPlatformResolveNames([platform_lockfiles.platform_resolve_name(RESOLVE)])],
-    )
-    assert len(generate) == 1 and isinstance(generate[0], GenerateLambdaPlatformLockfile)
-    assert generate[0].inputs.platforms == (("python3.12", "x86_64"),)
-    runner.write_digest(runner.request(GenerateLockfileResult, [generate[0]]).digest)
+    write_test_locks(runner, RESOLVES)
     return runner
 
 
