@@ -593,9 +593,10 @@ def _failure(target: str, handler_field: str, func: str, verdict: _Verdict) -> s
             "runs an async record handler from a synchronous one."
         )
     if verdict.failure == "class":
+        instance = "handler" if func != "handler" else "handler_instance"
         return (
             f"{start} Point the `handler` field at an instance or a function instead, e.g. "
-            f"`handler = {func}()` at top level (with a `__call__(self, event, context)` method) "
-            f"and {_with_func(handler_field, 'handler')!r}."
+            f"`{instance} = {func}()` at top level (with a `__call__(self, event, context)` "
+            f"method) and {_with_func(handler_field, instance)!r}."
         )
     return f"{start} Point the `handler` field at a function, e.g. `def {func}(event, context): ...`."

@@ -71,7 +71,7 @@ def check_budget(
     lines += [f"  layer {name}: {format_bytes(size)}" for name, size in layers]
     largest = sorted(largest_distributions, key=lambda d: (-d[1], d[0]))[:_LARGEST_SHOWN]
     if largest:
-        lines.append("Largest distributions:")
+        lines.append("Largest contributors:")
         lines += [f"  {name}: {format_bytes(size)}" for name, size in largest]
     lines += [
         "Fix, by what helps most:",

@@ -481,11 +481,7 @@ async def build_function_artifact(
         raise PowertoolsPackageError(str(e))
     if not checked.verified and checked.note:
         logger.info(f"{address}: {checked.note}")
-    if len(needs.custom_platforms) > 1:
-        raise PowertoolsPackageError(
-            f"The `complete_platforms` field of {address} names {len(needs.custom_platforms)} "
-            "files; a Lambda function runs on exactly one platform. Name one file."
-        )
+    # More than one custom platform is refused by the target's validation.
     custom_platform = needs.custom_platforms[0] if needs.custom_platforms else None
     if needs.requirements:  # Code-only functions need no lock.
         lock = await Get(PlatformLock, PlatformLockRequest(needs.python_resolve))
