@@ -14,12 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
-from packaging.version import InvalidVersion, Version
+with warnings.catch_warnings():
+    # packaging 21.3 (Pants 2.17's) trips pyparsing's deprecation warnings on import.
+    warnings.simplefilter("ignore")
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
 
 from pants_powertools.layering import canonicalize_name
 

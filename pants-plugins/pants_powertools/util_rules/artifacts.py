@@ -38,6 +38,7 @@ from pants.engine.fs import (
 )
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
+    AllTargets,
     Target,
     Targets,
     TransitiveTargets,
@@ -144,6 +145,46 @@ def _artifact_path(tgt: Target, suffix: str = "") -> str:
         stem, ext = os.path.splitext(path)
         path = f"{stem}-{suffix}{ext}"
     return path
+
+
+@dataclass(frozen=True)
+class ArtifactPaths:
+    """Every path under dist/ that a Lambda target of this repository writes, and who writes it."""
+
+    writers: FrozenDict[str, Tuple[Address, ...]]
+
+
+@dataclass(frozen=True)
+class ArtifactPathsRequest:
+    pass
+
+
+@rule(desc="Collect the paths Lambda targets write", level=LogLevel.DEBUG)
+async def artifact_paths(_: ArtifactPathsRequest, all_targets: AllTargets) -> ArtifactPaths:
+    writers: Dict[str, list] = {}
+    for tgt in all_targets:
+        if isinstance(tgt, PowertoolsLayer):
+            for arch in tgt[PowertoolsLayerArchitecturesField].value:
+                writers.setdefault(_artifact_path(tgt, arch), []).append(tgt.address)
+        elif tgt.has_field(PowertoolsHandlerField):
+            writers.setdefault(_artifact_path(tgt), []).append(tgt.address)
+    return ArtifactPaths(
+        FrozenDict((path, tuple(sorted(addresses))) for path, addresses in sorted(writers.items()))
+    )
+
+
+async def _check_unique_path(tgt: Target, path: str) -> None:
+    """Two targets that write one file would otherwise meet in an engine error about
+    conflicting digests, long after both were built."""
+    paths = await Get(ArtifactPaths, ArtifactPathsRequest())
+    others = [a for a in paths.writers.get(path, ()) if a != tgt.address]
+    if others:
+        raise PowertoolsPackageError(
+            f"{tgt.address} and {', '.join(str(a) for a in others)} would "
+            f"{'both' if len(others) == 1 else 'all'} write "
+            f"dist/{path}. Give each an `output_path` of its own (relative to dist/), e.g. "
+            f"output_path=\"{os.path.splitext(path)[0]}-{tgt.address.target_name}.zip\"."
+        )
 
 
 def _warn_deprecated(address: Address, runtime: str) -> None:
@@ -331,8 +372,9 @@ async def build_layer_artifact(
         ),
         Get(Compiler, CompilerRequest(request.address, runtime)),
     )
-    srcs = await Get(Digest, AddPrefix(sources.digest, _SRCS_DIR))
     path = _artifact_path(tgt, arch)
+    await _check_unique_path(tgt, path)
+    srcs = await Get(Digest, AddPrefix(sources.digest, _SRCS_DIR))
     zipped = await _zip(
         request.address,
         LambdaZipRequest(
@@ -460,6 +502,8 @@ async def build_function_artifact(
 
     # What can be checked on the targets alone comes first, before anything is built.
     await _check_handler_file(tgt)
+    path = _artifact_path(tgt)
+    await _check_unique_path(tgt, path)
     layer_addresses = await _layer_addresses(tgt)
     handler, sources, needs = await MultiGet(
         Get(ResolvedPythonFaaSHandler, ResolvePythonFaaSHandlerRequest(tgt[PowertoolsHandlerField])),
@@ -542,7 +586,6 @@ async def build_function_artifact(
             description=f"Select third-party code for Lambda {runtime} {arch}",
         ),
     )
-    path = _artifact_path(tgt)
     reexport, srcs = await MultiGet(
         Get(
             Digest,
