@@ -652,8 +652,9 @@ fi
 misses_of "${b_log}" >"${tmp}/misses-counted.txt"
 allowed=0
 if [[ -n "${ALLOWED_MISSES:-}" ]]; then
-  allowed="$(awk -v re="${ALLOWED_MISSES}" '{ n = $1; sub(/^ *[0-9]+ /, ""); if ($0 ~ re) s += n }
-    END { print s + 0 }' "${tmp}/misses-counted.txt")"
+  # Through the environment: awk -v would take the regex's backslashes as escapes.
+  allowed="$(ALLOWED_MISSES="${ALLOWED_MISSES}" awk '{ n = $1; sub(/^ *[0-9]+ /, "")
+    if ($0 ~ ENVIRON["ALLOWED_MISSES"]) s += n } END { print s + 0 }' "${tmp}/misses-counted.txt")"
 fi
 if [[ "${b_requests}" -eq 0 || "${b_hits}" -ne "$((b_requests - allowed))" ||
   "${b_misses}" -ne "${allowed}" || "${b_read_errors}" -ne 0 ]]; then
