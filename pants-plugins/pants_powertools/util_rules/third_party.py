@@ -51,7 +51,8 @@ class ThirdPartyTree:
 
 def portable(process: Process, python: LinkedPython) -> Process:
     """The pex CLI's Process without host paths: Pants 2.17 puts its own interpreter's absolute
-    path in argv and env, and the interpreter search path in `--python-path` and `PATH`."""
+    path in argv and env, and the interpreter search path in `--python-path` and `PATH`.
+    Certificates belong in `[GLOBAL].ca_certs_path`, which pex gets as an input file."""
     argv: List[str] = [python.argv0]
     rest = list(process.argv[1:])
     while rest:
@@ -60,8 +61,16 @@ def portable(process: Process, python: LinkedPython) -> Process:
             rest.pop(0)
             continue
         argv.append(arg)
-    env = {k: v for k, v in process.env.items() if k not in ("PEX_PYTHON", "PEX_PYTHON_PATH")}
+    # The host's locale and compiler flags would key the install on the machine too; a locked,
+    # wheels-only install needs neither (UTF-8 mode replaces the locale).
+    env = {
+        k: v
+        for k, v in process.env.items()
+        if k not in ("PEX_PYTHON", "PEX_PYTHON_PATH", "CPPFLAGS", "LDFLAGS", "LANG")
+        and not k.startswith("LC_")
+    }
     env["PATH"] = _PORTABLE_PATH
+    env["PYTHONUTF8"] = "1"
     return dataclasses.replace(
         process,
         argv=tuple(argv),
