@@ -781,7 +781,7 @@ class Bench:
             return e["median"] if e else None
 
         def load(measure: str) -> str:
-            loads = [l for e in m.get(measure, {}).values() for l in e["load1"]]
+            loads = [load1 for e in m.get(measure, {}).values() for load1 in e["load1"]]
             return f"{median(loads):.1f}" if loads else "—"
 
         def ratio(a: Optional[float], b: Optional[float], fmt: str = "{:.2f}×") -> str:

@@ -214,9 +214,10 @@ class _Connection:
                     break
                 body += chunk[:-2]
         else:
-            body = self._exactly(int(headers.get("content-length", "0")))
-            if body is None:
+            whole = self._exactly(int(headers.get("content-length", "0")))
+            if whole is None:
                 return None
+            body = whole
         return method, path, headers, body
 
     def reply(self, status: int, reason: str, body: bytes = b"",
@@ -507,11 +508,12 @@ def run_under_ric(venv: RicVenv, launcher: Path, workdir: Path, name: str, manif
     stub = RuntimeApiStub(invocations, ACCOUNT_ARN + function_name, RUN_TIMEOUT)
     run_dir = workdir / ("run-" + name)
     run_dir.mkdir()
+    modules_out = run_dir / "modules.json"
     spec = {
         "task": str(task),
         "layer_dirs": [] if layer is None else [str(p) for p in layer_path_dirs(layer)],
         "runtime_dir": str(runtime_dir),
-        "modules_out": str(run_dir / "modules.json"),
+        "modules_out": str(modules_out),
     }
     (run_dir / "spec.json").write_text(json.dumps(spec))
     handler = manifest["handler"]
@@ -527,6 +529,8 @@ def run_under_ric(venv: RicVenv, launcher: Path, workdir: Path, name: str, manif
                  handler],
                 stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=str(task), env=env,
             )
+            stdin = proc.stdin
+            assert stdin is not None  # stdin=PIPE
             try:
                 stub.wait_until(
                     lambda: stub.next_requests > len(invocations) or bool(stub.init_errors)
@@ -538,11 +542,12 @@ def run_under_ric(venv: RicVenv, launcher: Path, workdir: Path, name: str, manif
                 if proc.poll() is None and finished:
                     # The runtime waits for an event now: ask the launcher where modules came from.
                     try:
-                        proc.stdin.write(b"dump\n")
-                        proc.stdin.flush()
+                        stdin.write(b"dump\n")
+                        stdin.flush()
                     except OSError:
-                        pass  # It exited meanwhile: then there is no record (and exit_code says so).
-                    stub.wait_until(lambda: os.path.exists(spec["modules_out"]), 10)
+                        # It exited meanwhile: then there is no record (and exit_code says so).
+                        pass
+                    stub.wait_until(lambda: modules_out.exists(), 10)
                 elif proc.poll() is None:
                     # Not done (an init error, a crash, or the deadline): give it a moment to exit.
                     stub.wait_until(lambda: proc.poll() is not None, 10)
@@ -551,11 +556,10 @@ def run_under_ric(venv: RicVenv, launcher: Path, workdir: Path, name: str, manif
                 if proc.poll() is None:
                     os.kill(proc.pid, signal.SIGKILL)  # The runtime never exits by itself.
                 proc.wait(timeout=10)
-                proc.stdin.close()
+                stdin.close()
     finally:
         stub.stop()
     first = stub.first_request if stub.first_request is not None else time.monotonic()
-    modules_out = Path(spec["modules_out"])
     # Shown by pytest with the output of a failing test (or always, with -s).
     print("%s: process start to first Runtime API request %.3f s, %d of %d events answered, "
           "exit %s" % (name, first - started, stub.answered(), len(invocations), exit_code))
@@ -613,6 +617,7 @@ def module_origins(run: RicRun, task: Path, layer: Optional[Path], runtime_dir: 
 def assert_isolated(run: RicRun, task: Path, layer: Optional[Path], runtime_dir: Path,
                     venv: RicVenv) -> Dict[str, str]:
     origins = module_origins(run, task, layer, runtime_dir, venv)
+    assert run.modules is not None  # module_origins checked it
     known = {"task", "layer", "runtime-provided", "awslambdaric-venv", "stdlib", "built-in"}
     assert {m: o for m, o in origins.items() if o not in known and m != "__main__"} == {}
     # Only awslambdaric's own modules come from its venv; its dependencies (simplejson, ...)
@@ -857,7 +862,7 @@ def test_orders_api_is_traced_with_the_layers_xray_sdk(orders_run):
 
 
 def test_orders_api_imports_come_from_task_layer_and_runtime(orders_run, ric_venv, layer,
-                                                            runtime_dir, workdir):
+                                                             runtime_dir, workdir):
     task = _task(workdir, "orders_api")
     origins = assert_isolated(orders_run, task, layer, runtime_dir, ric_venv)
     for module in ("lambda_function", "orders_api.app", "orders_api.models"):
@@ -939,7 +944,7 @@ def test_sqs_batch_logs_structured_json(sqs_run):
 
 
 def test_sqs_batch_imports_come_from_task_layer_and_runtime(sqs_run, ric_venv, layer,
-                                                           runtime_dir, workdir):
+                                                            runtime_dir, workdir):
     origins = assert_isolated(sqs_run, _task(workdir, "sqs_batch"), layer, runtime_dir,
                               ric_venv)
     for module in ("lambda_function", "sqs_batch.app", "sqs_batch.fulfillment"):

@@ -394,7 +394,8 @@ class _Stack:
 def _module(name: str, **attributes: Any) -> types.ModuleType:
     module = types.ModuleType(name)
     module.__dict__.update(attributes)
-    module.__getattr__ = lambda attr: _Recorded(f"{name}.{attr}")  # type: ignore[attr-defined]
+    # PEP 562: the module's `__getattr__` answers names that it lacks.
+    module.__dict__["__getattr__"] = lambda attr: _Recorded(f"{name}.{attr}")
     return module
 
 
@@ -406,7 +407,7 @@ def cdk_calls(monkeypatch: pytest.MonkeyPatch) -> List[_Recorded]:
     spec = importlib.util.spec_from_file_location("cdk_stack_under_test", CDK_STACK)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    spec.loader.exec_module(module)
     module.PowertoolsExamplesStack(None, "Test", dist=ROOT)
     return _Recorded.calls
 

@@ -18,7 +18,7 @@ import struct
 import subprocess
 import zipfile
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 # The test sandbox root: runtime packages and resources are laid out relative to it.
 ROOT = Path(__file__).parent.parent
@@ -97,7 +97,7 @@ def manifest_path(zip_rel: str) -> str:
     return zip_rel[: -len(".zip")] + ".lambda.json"
 
 
-def load_manifest(zip_rel: str) -> Dict[str, object]:
+def load_manifest(zip_rel: str) -> Dict[str, Any]:
     with open(artifact(manifest_path(zip_rel)), encoding="utf-8") as f:
         return json.load(f)
 
@@ -134,7 +134,7 @@ def dist_info_dirs(names: List[str], prefix: str = "") -> Dict[str, str]:
 
 def top_level_names(names: List[str], prefix: str = "") -> Dict[str, str]:
     """Top-level import name -> entry name, for packages/modules directly under `prefix`."""
-    found = {}
+    found: Dict[str, str] = {}
     for name in names:
         if not name.startswith(prefix):
             continue
@@ -181,7 +181,10 @@ def parse_pyc_header(data: bytes) -> PycHeader:
 # A CPython of the runtime's version, found by search (never a hard-coded path).
 # ---------------------------------------------------------------------------------------------
 
-_PROBE = "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2]); print(sys.implementation.name)"
+_PROBE = (
+    "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2]); "
+    "print(sys.implementation.name)"
+)
 
 
 def _version_key(path: str) -> Tuple[int, ...]:
@@ -383,7 +386,9 @@ def runtime_provided_requirements(layer_zip: Path) -> List[str]:
                 requirement = line[len("Requires-Dist:"):].strip()
                 if "extra ==" in requirement.replace("extra==", "extra =="):
                     continue
-                dist = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement).group(0)
+                name_match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
+                assert name_match is not None, f"{name}: Requires-Dist: {requirement}"
+                dist = name_match.group(0)
                 if canonicalize(dist) in RUNTIME_PROVIDED_DISTS:
                     requirements.append(requirement)
     return sorted(set(requirements))

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
@@ -162,7 +162,6 @@ def test_concurrent_cold_starts_share_one_bootstrap(tmp_path: Path) -> None:
     assert warm.returncode == 0 and "pants bootstrap" not in warm.stderr
 
 
-
 # --- Native client: one scratch repository and one pantsd shared by the tests below. ---------
 
 NATIVE = "pants launcher: using native client"
@@ -225,12 +224,13 @@ def test_python_client_when_pantsd_is_off_or_forced(daemon_repo) -> None:
     repo, env = daemon_repo
     _run(repo, ["--version"], env)  # make sure pantsd runs
     pid = _pantsd_pid(repo)
-    for extra_env, args in [
+    cases: List[Tuple[Dict[str, str], List[str]]] = [
         ({}, ["--no-pantsd", "--version"]),
         ({"PANTS_PANTSD": "false"}, ["--version"]),
         ({"PANTS_NATIVE_CLIENT": "0"}, ["--version"]),
         ({"PANTS_NO_NATIVE_CLIENT": "1"}, ["--version"]),
-    ]:
+    ]
+    for extra_env, args in cases:
         result = _run(repo, args, {**env, **extra_env})
         assert result.returncode == 0, result.stderr
         assert PYTHON in result.stderr, (extra_env, args, result.stderr)

@@ -12,7 +12,7 @@ from tests.e2e_support import (
     ELF_MACHINE,
     ELF_TYPE_SHARED,
     LAYER_ZIPS,
-        RUNTIME,
+    RUNTIME,
     RUNTIME_PROVIDED_DISTS,
     RUNTIME_PROVIDED_TOP_LEVEL,
     artifact,
@@ -143,4 +143,3 @@ def test_both_architectures_carry_the_same_distributions():
     manifests = {arch: load_manifest(LAYER_ZIPS[arch]) for arch in ARCHITECTURES}
     assert manifests["x86_64"]["distributions"] == manifests["arm64"]["distributions"]
     assert manifests["x86_64"]["sha256"] != manifests["arm64"]["sha256"]
-

@@ -9,7 +9,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from email.parser import HeaderParser
-from typing import Dict, FrozenSet, List, Mapping, Optional, Tuple
+from typing import Dict, FrozenSet, List, Mapping, Optional, Set, Tuple
 
 with warnings.catch_warnings():
     # packaging 21.3 (Pants 2.17's) trips pyparsing's deprecation warnings on import.
@@ -65,7 +65,7 @@ def parse_requirement(text: str) -> Optional[Requirement]:
 def requirement_extras(requirements: Tuple[str, ...], name: str) -> FrozenSet[str]:
     """The extras that requirement strings ask of distribution `name`, normalized."""
     wanted = canonicalize_name(name)
-    extras = set()
+    extras: Set[str] = set()
     for text in requirements:
         req = parse_requirement(text)
         if req is not None and canonicalize_name(req.name) == wanted:

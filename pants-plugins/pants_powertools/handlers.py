@@ -104,7 +104,8 @@ def _check_func_name(target: str, handler_field: str, func: str) -> None:
     if not func:
         raise HandlerError(
             f"The `handler` field of {target} ({handler_field!r}) names no function after the "
-            f"`:`. Write the function's name there, e.g. {_with_func(handler_field, 'lambda_handler')!r}."
+            "`:`. Write the function's name there, e.g. "
+            f"{_with_func(handler_field, 'lambda_handler')!r}."
         )
     problem = _identifier_problem(func)
     if problem is None:
@@ -328,8 +329,11 @@ def _walk_outside_scopes(node: ast.stmt) -> List[ast.AST]:
 
 def _dynamic_binders(tree: ast.Module, name: str) -> Optional[str]:
     """How the module could bind `name` without a statement naming it, or None."""
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "__getattr__":
+    for statement in tree.body:
+        if (
+            isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and statement.name == "__getattr__"
+        ):
             return "the module defines `__getattr__`"
     for node in ast.walk(tree):
         if isinstance(node, ast.Global) and name in node.names:
@@ -445,7 +449,8 @@ def _judge(tree: ast.Module, path: str, name: str, before: int, seen: Tuple[str,
         decorators = _decorator_names(last.node)
         if any(d not in _PASS_THROUGH_DECORATORS for d in decorators):
             return _Verdict(
-                note=f"`{name}` is an `async def` behind decorators ({where}) that may make it synchronous"
+                note=f"`{name}` is an `async def` behind decorators ({where}) "
+                "that may make it synchronous"
             )
         return _Verdict(error=f"`{name}` is an `async def` ({where})", failure="async")
     if last.kind == "class":
@@ -471,7 +476,8 @@ def _judge(tree: ast.Module, path: str, name: str, before: int, seen: Tuple[str,
         aliased = _judge(tree, path, value.id, last.index, seen + (name,))
         if aliased is None:
             return _Verdict(
-                note=f"`{name}` is bound to `{value.id}` ({where}), which the module does not define"
+                note=f"`{name}` is bound to `{value.id}` ({where}), "
+                "which the module does not define"
             )
         if aliased.error is not None:
             return _Verdict(
@@ -481,7 +487,8 @@ def _judge(tree: ast.Module, path: str, name: str, before: int, seen: Tuple[str,
         return aliased
     what = "a call" if isinstance(value, ast.Call) else "an expression"
     return _Verdict(
-        note=f"`{name}` is bound to {what} (`{_short(value)}`, {where}) whose result is only known on import"
+        note=f"`{name}` is bound to {what} (`{_short(value)}`, {where}) "
+        "whose result is only known on import"
     )
 
 
@@ -586,7 +593,8 @@ def _failure(target: str, handler_field: str, func: str, verdict: _Verdict) -> s
         return (
             f"{start} Lambda's Python runtime calls the handler without awaiting it, so every "
             "invocation fails with \"Object of type coroutine is not JSON serializable\". Rename "
-            f"the coroutine (e.g. to `{func}_async`) and add a synchronous handler that runs it:\n\n"
+            f"the coroutine (e.g. to `{func}_async`) and add a synchronous handler that runs "
+            "it:\n\n"
             f"    def {func}(event, context):\n"
             f"        return asyncio.run({func}_async(event, context))\n\n"
             "For SQS, Kinesis or DynamoDB batches, Powertools' `async_process_partial_response` "

@@ -431,7 +431,7 @@ class IndexLookup:
 
 
 @rule(desc="Ask the package index about locked projects", level=LogLevel.DEBUG)
-async def index_lookup(
+async def lookup_index(
     request: IndexLookupRequest,
     bootstrap: PythonBuildStandaloneBinary,
     subprocess_env: SubprocessEnvironmentVars,

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from textwrap import dedent
-from typing import Dict, Iterable, List, Mapping, Tuple
+from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 
 import pytest
 
@@ -99,7 +99,9 @@ def _package_dir(resolve: str, requirement: str, import_name: str, functions: st
             """
         )
         + functions,
-        f"{resolve}/app.py": f"import {import_name}\n\n\ndef handler(event, context):\n    return {{}}\n",
+        f"{resolve}/app.py": (
+            f"import {import_name}\n\n\ndef handler(event, context):\n    return {{}}\n"
+        ),
     }
 
 
@@ -275,8 +277,10 @@ def _version_tuple(version: str) -> Tuple[int, ...]:
 
 
 def _wrapped(error: ExecutionError) -> BaseException:
-    assert len(error.wrapped_exceptions) == 1, error
-    return error.wrapped_exceptions[0]
+    wrapped: Sequence[BaseException] = error.wrapped_exceptions
+    assert len(wrapped) == 1, error
+    return wrapped[0]
+
 
 def _packaging_error(rule_runner: RuleRunner, address: Address) -> BaseException:
     """The error that packaging the function at `address` fails with (it must fail)."""
@@ -284,7 +288,6 @@ def _packaging_error(rule_runner: RuleRunner, address: Address) -> BaseException
     with pytest.raises(ExecutionError) as exc_info:
         rule_runner.request(BuiltPackage, [field_set])
     return _wrapped(exc_info.value)
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,8 +415,14 @@ def test_sdist_only_requirement_fails_with_an_explanation(rule_runner: RuleRunne
 def test_every_failing_platform_is_named_with_its_targets(rule_runner: RuleRunner) -> None:
     message = _lock_error(rule_runner, "lk-multi")
     assert message.startswith("Could not lock the `lk-multi` resolve for Lambda: 2 of 2 platform(s) failed.")
-    assert "\npython3.12 arm64 (needed by lk-multi:arm, lk-multi:arm2):\n  docopt==0.6.2 has no wheel for python3.12 arm64" in message
-    assert "\npython3.12 x86_64 (needed by lk-multi:x86):\n  docopt==0.6.2 has no wheel for python3.12 x86_64" in message
+    assert (
+        "\npython3.12 arm64 (needed by lk-multi:arm, lk-multi:arm2):\n"
+        "  docopt==0.6.2 has no wheel for python3.12 arm64"
+    ) in message
+    assert (
+        "\npython3.12 x86_64 (needed by lk-multi:x86):\n"
+        "  docopt==0.6.2 has no wheel for python3.12 x86_64"
+    ) in message
 
 
 def test_no_such_project_and_no_such_version(rule_runner: RuleRunner) -> None:
@@ -435,7 +444,10 @@ def test_no_such_project_and_no_such_version(rule_runner: RuleRunner) -> None:
 def test_one_architecture_wheels_suggest_a_marker_that_locks(rule_runner: RuleRunner) -> None:
     message = _lock_error(rule_runner, "lk-tbb")
     assert message.startswith("Could not lock the `lk-tbb` resolve for Lambda: 1 of 2 platform(s) failed.")
-    assert "python3.12 arm64 (needed by lk-tbb:arm):\n  tbb==2023.2.0 has no wheel for python3.12 arm64" in message
+    assert (
+        "python3.12 arm64 (needed by lk-tbb:arm):\n"
+        "  tbb==2023.2.0 has no wheel for python3.12 arm64"
+    ) in message
     assert "python3.12 x86_64" not in message
     marked = 'tbb==2023.2.0; platform_machine == "x86_64"'
     assert f"`{marked}`" in message
@@ -470,7 +482,10 @@ def test_resolve_mismatches_are_errors(rule_runner: RuleRunner) -> None:
             """\
             powertools_layer(name="layer", runtime="python3.12", dependencies=["lk-numpy:req"])
             powertools_layer(
-                name="numpy-layer", runtime="python3.12", resolve="lk-numpy", dependencies=["lk-numpy:req"]
+                name="numpy-layer",
+                runtime="python3.12",
+                resolve="lk-numpy",
+                dependencies=["lk-numpy:req"],
             )
             python_aws_lambda_powertools(
                 name="fn",

@@ -118,7 +118,8 @@ class LockInputs:
             runtime, _, arch = item.rpartition("-")
             if not runtime or not arch:
                 raise LockHeaderError(
-                    "its metadata header field `platforms` has {!r}, not `<runtime>-<architecture>`".format(item)
+                    "its metadata header field `platforms` has {!r}, "
+                    "not `<runtime>-<architecture>`".format(item)
                 )
             platforms.append((runtime, arch))
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in digests.items()):
@@ -142,7 +143,8 @@ def _field(data: Mapping[str, object], key: str, kind: type) -> Any:
         raise LockHeaderError("its metadata header lacks the field `{}`".format(key))
     value = data[key]
     if not isinstance(value, kind):
-        expected = {str: "a string", list: "a list"}.get(kind, kind.__name__)
+        kind_names: Dict[type, str] = {str: "a string", list: "a list"}
+        expected = kind_names.get(kind, kind.__name__)
         raise LockHeaderError(_wrong_type(key, expected, value))
     return value
 
@@ -463,8 +465,12 @@ def _specifier(requirement: str) -> Optional[SpecifierSet]:
 
 
 def _sorted_versions(versions: Iterable[str]) -> List[str]:
-    parsed = [(v, _parse_version(v)) for v in versions]
-    return [v for v, p in sorted((x for x in parsed if x[1] is not None), key=lambda x: x[1])]  # type: ignore[arg-type,return-value]
+    parsed: List[Tuple[Version, str]] = []
+    for text in versions:
+        version = _parse_version(text)
+        if version is not None:
+            parsed.append((version, text))
+    return [text for _, text in sorted(parsed, key=lambda pair: pair[0])]
 
 
 def nearest_versions(wanted: str, existing: Iterable[str], around: int = 2) -> List[str]:
@@ -672,7 +678,10 @@ def explain_lock_failures(
                 body="\n".join("  " + line for line in explanation.splitlines()),
             )
         )
-    return "Could not lock the `{resolve}` resolve for Lambda: {n} of {total} platform(s) failed.\n\n{sections}".format(
+    return (
+        "Could not lock the `{resolve}` resolve for Lambda: "
+        "{n} of {total} platform(s) failed.\n\n{sections}"
+    ).format(
         resolve=python_resolve,
         n=len(failures),
         total=len(all_platforms),

@@ -636,7 +636,7 @@ class WheelResults:
 def _judged_in(rule: ExtraRule) -> Tuple[FrozenSet[str], List[FrozenSet[str]]]:
     """The venv the probe must work in, and the venvs (without this row's extra) it must fail in."""
     needed = _extras_needed(_probe(rule))
-    failing = [frozenset()]
+    failing: List[FrozenSet[str]] = [frozenset()]
     if needed - {rule.extra}:
         failing.append(needed - {rule.extra})
     return needed, failing

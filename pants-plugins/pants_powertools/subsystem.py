@@ -6,14 +6,14 @@ from typing import Tuple
 
 from pants.option.option_types import BoolOption, StrListOption
 from pants.option.subsystem import Subsystem
-from pants.util.strutil import help_text
+from pants.util.strutil import softwrap
 
 from pants_powertools.layering import RUNTIME_PROVIDED_DISTRIBUTIONS
 
 
 class PowertoolsSubsystem(Subsystem):
     options_scope = "powertools"
-    help = help_text(
+    help = softwrap(
         """
         Options for `python_aws_lambda_powertools` and `powertools_layer` targets: AWS Lambda
         artifacts built for the exact Lambda platform.
@@ -22,7 +22,7 @@ class PowertoolsSubsystem(Subsystem):
 
     runtime_provided = StrListOption(
         default=list(RUNTIME_PROVIDED_DISTRIBUTIONS),
-        help=help_text(
+        help=softwrap(
             """
             Distributions that every Lambda Python runtime already provides, left out of layer and
             function ZIPs (unless a target sets `exclude_runtime_provided=False`). The default is
@@ -33,7 +33,7 @@ class PowertoolsSubsystem(Subsystem):
     )
     exclude_runtime_provided = BoolOption(
         default=True,
-        help=help_text(
+        help=softwrap(
             """
             Default for the `exclude_runtime_provided` field: whether artifacts leave out
             `[powertools].runtime_provided`.
@@ -42,7 +42,7 @@ class PowertoolsSubsystem(Subsystem):
     )
     compile_bytecode = BoolOption(
         default=False,
-        help=help_text(
+        help=softwrap(
             """
             Default for the `compile_bytecode` field: whether artifacts ship hash-based `.pyc`
             files (PEP 552, `unchecked-hash`) compiled by a CPython of the runtime's minor

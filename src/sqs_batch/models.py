@@ -31,4 +31,4 @@ class OrderPlacedRecord(SqsRecordModel):
     reports them as failed items without calling the record handler.
     """
 
-    body: Json[OrderPlaced]  # type: ignore[assignment]
+    body: Json[OrderPlaced]

@@ -35,7 +35,7 @@ from pants.engine.unions import UnionRule
 from pants.option.option_types import IntOption, SkipOption
 from pants.option.subsystem import Subsystem
 from pants.util.logging import LogLevel
-from pants.util.strutil import help_text
+from pants.util.strutil import softwrap
 
 from pants_powertools.runtimes import get_runtime
 from pants_powertools.sandbox import script_files
@@ -74,7 +74,7 @@ _NATIVE_ARCHITECTURE = {
 class LambdaImportCheck(Subsystem):
     options_scope = "lambda-import"
     name = "lambda-import"
-    help = help_text(
+    help = softwrap(
         """
         The `pants check` of `python_aws_lambda_powertools` targets: builds each function's ZIP
         and imports its handler the way Lambda's Python runtime would (task root, then its
@@ -92,7 +92,7 @@ class LambdaImportCheck(Subsystem):
     skip = SkipOption("check")
     timeout = IntOption(
         default=60,
-        help=help_text(
+        help=softwrap(
             """
             Seconds that importing one handler may take before the check fails. Lambda itself
             allows 10 s for a function's init phase; the check is more lenient because the
@@ -233,7 +233,9 @@ async def prepare_runtime_stand_in(request: RuntimeStandInRequest) -> RuntimeSta
                 _RUNTIME_TREE,
                 *zips,
             ),
-            description=f"Extract and compile the runtime stand-in for CPython {request.python.version}",
+            description=(
+                f"Extract and compile the runtime stand-in for CPython {request.python.version}"
+            ),
             env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUTF8": "1", "PYTHONHASHSEED": "0"},
             input_digest=input_digest,
             output_directories=(_RUNTIME_TREE,),

@@ -69,7 +69,9 @@ def rule_runner() -> RuleRunner:
         {
             "src/fns/BUILD": BUILD,
             "src/fns/__init__.py": "",
-            "src/fns/app.py": "import json\n\n\ndef handler(event, context):\n    return json.dumps(event)\n",
+            "src/fns/app.py": (
+                "import json\n\n\ndef handler(event, context):\n    return json.dumps(event)\n"
+            ),
             # Built: the build-time handler check cannot see what a factory returns.
             "src/fns/app_async.py": dedent(
                 """\

@@ -116,7 +116,12 @@ def test_handler_that_lambda_cannot_call_fails(tmp_path: Path, source: str, expe
 
 
 def test_callable_object_passes(tmp_path: Path) -> None:
-    source = "class Handler:\n    def __call__(self, event, context):\n        return 1\nhandler = Handler()\n"
+    source = (
+        "class Handler:\n"
+        "    def __call__(self, event, context):\n"
+        "        return 1\n"
+        "handler = Handler()\n"
+    )
     report = check(tmp_path, {"lambda_function.py": source})
     assert report.ok, report.failures
 
@@ -154,7 +159,8 @@ def test_environment_reaches_the_handler(tmp_path: Path) -> None:
         "assert os.environ['_HANDLER'] == 'lambda_function.handler'\n"
         "assert os.getcwd() == os.environ['LAMBDA_TASK_ROOT']\n"
         "assert sys.path[0] == os.environ['LAMBDA_TASK_ROOT']\n"
-        "for name in ('AWS_EXECUTION_ENV', 'AWS_LAMBDA_INITIALIZATION_TYPE', '_LAMBDA_TELEMETRY_LOG_FD', 'HOME'):\n"
+        "for name in ('AWS_EXECUTION_ENV', 'AWS_LAMBDA_INITIALIZATION_TYPE',\n"
+        "             '_LAMBDA_TELEMETRY_LOG_FD', 'HOME'):\n"
         "    assert name not in os.environ, name\n"
         "assert sys.flags.isolated and sys.flags.no_site and sys.dont_write_bytecode\n" + GOOD
     )

@@ -400,10 +400,10 @@ def _check_elf(path: str, data: bytes, architecture: str, max_glibc: Tuple[int, 
     # versions; judging them here would refuse wheels that work.
     newest: Optional[Tuple[Tuple[int, ...], _VersionNeed]] = None
     for need in needs:
-        version = _GLIBC_VERSION.match(need.version)
-        if version is None:
+        match = _GLIBC_VERSION.match(need.version)
+        if match is None:
             continue  # GLIBC_PRIVATE, GLIBCXX_3.4.x, CXXABI_1.3.x, OPENSSL_3.0.0, ...
-        key = tuple(int(part) for part in version.groups() if part is not None)
+        key = tuple(int(part) for part in match.groups() if part is not None)
         if newest is None or key > newest[0]:
             newest = (key, need)
     if newest is not None and newest[0][:2] > max_glibc:
@@ -412,8 +412,8 @@ def _check_elf(path: str, data: bytes, architecture: str, max_glibc: Tuple[int, 
         symbol = elf.symbol_needing(need.index)
         via = f" (from {need.library}" + (f", for `{symbol}`)" if symbol else ")")
         advice = (
-            f"Use a version of its distribution with a wheel tagged manylinux_{max_glibc[0]}_{max_glibc[1]} "
-            "or older for this architecture"
+            "Use a version of its distribution with a wheel tagged "
+            f"manylinux_{max_glibc[0]}_{max_glibc[1]} or older for this architecture"
         )
         if max_glibc < NEWEST_LAMBDA_GLIBC and version <= NEWEST_LAMBDA_GLIBC:
             advice += (

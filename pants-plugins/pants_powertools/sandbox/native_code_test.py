@@ -110,7 +110,7 @@ def build_elf(
         (".gnu.version_r", 0x6FFFFFFE, 1, len(needs), 0),
         (".dynamic", 6, 1, 0, 16),
     ] + ([(".interp", 1, 0, 0, 0)] if interp else [])
-    names = [shstrtab.add(name) for name, *_ in layout]
+    name_offsets = [shstrtab.add(name) for name, *_ in layout]
     shstrtab_name = shstrtab.add(".shstrtab")
     place(".shstrtab", bytes(shstrtab.data))
     section_headers = bytearray(64)
@@ -118,7 +118,7 @@ def build_elf(
         ".dynstr": len(dynstr.data), ".dynsym": len(dynsym), ".gnu.version": len(versym),
         ".gnu.version_r": len(verneed), ".dynamic": len(dynamic), ".interp": len(interp),
     }
-    for name_offset, (name, sh_type, link, info, entsize) in zip(names, layout):
+    for name_offset, (name, sh_type, link, info, entsize) in zip(name_offsets, layout):
         section_headers += struct.pack(
             "<IIQQQQIIQQ", name_offset, sh_type, 2, offsets[name], offsets[name], sizes[name], link, info, 8, entsize
         )
@@ -341,7 +341,10 @@ def test_check_zip_names_the_distribution_from_its_record(tmp_path) -> None:
         ("helper", "musl", None),
     ]
     rendered = format_problems(problems)
-    assert rendered.startswith("- [fastthing 2.1.0] python/fastthing/_speed.cpython-39-x86_64-linux-gnu.so needs GLIBC_2.28")
+    assert rendered.startswith(
+        "- [fastthing 2.1.0] python/fastthing/_speed.cpython-39-x86_64-linux-gnu.so "
+        "needs GLIBC_2.28"
+    )
     assert "\n- python/fastthing/bin/helper is linked against musl" in rendered
 
     zip_path = tmp_path / "layer.zip"
