@@ -90,16 +90,21 @@ def _function(name: str, resolve: str, runtime: str, arch: str, deps: Iterable[s
     )
 
 
+def _directory(resolve: str) -> str:
+    """Each resolve's targets live in a directory named like it, as a Python package can be."""
+    return resolve.replace("-", "_")
+
+
 def _package_dir(resolve: str, requirement: str, import_name: str, functions: str) -> Dict[str, str]:
     return {
-        f"{resolve}/BUILD": dedent(
+        f"{_directory(resolve)}/BUILD": dedent(
             f"""\
             python_requirement(name="req", requirements=["{requirement}"], resolve="{resolve}")
             python_sources(resolve="{resolve}")
             """
         )
         + functions,
-        f"{resolve}/app.py": (
+        f"{_directory(resolve)}/app.py": (
             f"import {import_name}\n\n\ndef handler(event, context):\n    return {{}}\n"
         ),
     }
@@ -186,7 +191,7 @@ FIXTURES: Dict[str, str] = {
         _function("fn", "lk-yank", "python3.12", "x86_64", [":req"]),
     ),
     # A platform of its own: CPython 3.11 on aarch64, unlike the target's runtime/architecture.
-    "lk-custom/cp.json": complete_platform_json("python3.11", "arm64"),
+    "lk_custom/cp.json": complete_platform_json("python3.11", "arm64"),
     **_package_dir(
         "lk-nolock",
         "tomli==2.0.1",
@@ -399,7 +404,7 @@ def test_sdist_only_requirement_fails_with_an_explanation(rule_runner: RuleRunne
     message = _lock_error(rule_runner, "lk-sdist")
     assert message.startswith(
         "Could not lock the `lk-sdist` resolve for Lambda: 1 of 1 platform(s) failed.\n\n"
-        "python3.12 x86_64 (needed by lk-sdist:fn):\n"
+        "python3.12 x86_64 (needed by lk_sdist:fn):\n"
         "  docopt==0.6.2 has no wheel for python3.12 x86_64: it publishes only source distributions"
     )
     # The fix: docopt never published a wheel, so no pin or marker is offered.
@@ -416,11 +421,11 @@ def test_every_failing_platform_is_named_with_its_targets(rule_runner: RuleRunne
     message = _lock_error(rule_runner, "lk-multi")
     assert message.startswith("Could not lock the `lk-multi` resolve for Lambda: 2 of 2 platform(s) failed.")
     assert (
-        "\npython3.12 arm64 (needed by lk-multi:arm, lk-multi:arm2):\n"
+        "\npython3.12 arm64 (needed by lk_multi:arm, lk_multi:arm2):\n"
         "  docopt==0.6.2 has no wheel for python3.12 arm64"
     ) in message
     assert (
-        "\npython3.12 x86_64 (needed by lk-multi:x86):\n"
+        "\npython3.12 x86_64 (needed by lk_multi:x86):\n"
         "  docopt==0.6.2 has no wheel for python3.12 x86_64"
     ) in message
 
@@ -428,7 +433,7 @@ def test_every_failing_platform_is_named_with_its_targets(rule_runner: RuleRunne
 def test_no_such_project_and_no_such_version(rule_runner: RuleRunner) -> None:
     message = _lock_error(rule_runner, "lk-noproject")
     assert (
-        "python3.12 x86_64 (needed by lk-noproject:fn):\n"
+        "python3.12 x86_64 (needed by lk_noproject:fn):\n"
         "  this-project-does-not-exist-pptools==1.0: there is no project named "
         "`this-project-does-not-exist-pptools` on https://pypi.org/simple."
     ) in message
@@ -445,7 +450,7 @@ def test_one_architecture_wheels_suggest_a_marker_that_locks(rule_runner: RuleRu
     message = _lock_error(rule_runner, "lk-tbb")
     assert message.startswith("Could not lock the `lk-tbb` resolve for Lambda: 1 of 2 platform(s) failed.")
     assert (
-        "python3.12 arm64 (needed by lk-tbb:arm):\n"
+        "python3.12 arm64 (needed by lk_tbb:arm):\n"
         "  tbb==2023.2.0 has no wheel for python3.12 arm64"
     ) in message
     assert "python3.12 x86_64" not in message
@@ -454,12 +459,12 @@ def test_one_architecture_wheels_suggest_a_marker_that_locks(rule_runner: RuleRu
 
     # The suggested requirement locks for both architectures; arm64's resolve has no tbb.
     rule_runner.write_files(
-        {"lk-tbb/BUILD": FIXTURES["lk-tbb/BUILD"].replace('"tbb==2023.2.0"', repr(marked))}
+        {"lk_tbb/BUILD": FIXTURES["lk_tbb/BUILD"].replace('"tbb==2023.2.0"', repr(marked))}
     )
     try:
         _, lock_text = _generate(rule_runner, "lk-tbb")
     finally:
-        rule_runner.write_files({"lk-tbb/BUILD": FIXTURES["lk-tbb/BUILD"]})
+        rule_runner.write_files({"lk_tbb/BUILD": FIXTURES["lk_tbb/BUILD"]})
     versions = platform_lockfiles.locked_versions(lock_text)
     assert versions["cp312-cp312-manylinux_2_34_x86_64"]["tbb"] == "2023.2.0"
     assert versions["cp312-cp312-manylinux_2_34_aarch64"] == {}
@@ -478,57 +483,57 @@ def test_yanked_pin_warns(rule_runner: RuleRunner, caplog: pytest.LogCaptureFixt
 
 def test_resolve_mismatches_are_errors(rule_runner: RuleRunner) -> None:
     files = {
-        "lk-mixed/BUILD": dedent(
+        "lk_mixed/BUILD": dedent(
             """\
-            powertools_layer(name="layer", runtime="python3.12", dependencies=["lk-numpy:req"])
+            powertools_layer(name="layer", runtime="python3.12", dependencies=["lk_numpy:req"])
             powertools_layer(
                 name="numpy-layer",
                 runtime="python3.12",
                 resolve="lk-numpy",
-                dependencies=["lk-numpy:req"],
+                dependencies=["lk_numpy:req"],
             )
             python_aws_lambda_powertools(
                 name="fn",
                 handler="app.py:handler",
                 runtime="python3.12",
                 resolve="lk-small",
-                dependencies=["lk-small:req"],
+                dependencies=["lk_small:req"],
                 layers=[":numpy-layer"],
             )
             """
         ),
-        "lk-mixed/app.py": "def handler(event, context):\n    return {}\n",
+        "lk_mixed/app.py": "def handler(event, context):\n    return {}\n",
     }
     rule_runner.write_files(files)
     try:
         with pytest.raises(ExecutionError) as exc_info:
-            rule_runner.request(LockInputs, [LambdaLockNeedsRequest(Address("lk-mixed", target_name="layer"))])
+            rule_runner.request(LockInputs, [LambdaLockNeedsRequest(Address("lk_mixed", target_name="layer"))])
         message = str(_wrapped(exc_info.value))
         assert message.startswith(
-            "lk-mixed:layer uses the `lk-small` resolve (its `resolve` field is unset, so "
+            "lk_mixed:layer uses the `lk-small` resolve (its `resolve` field is unset, so "
             "[python].default_resolve applies), but\n"
-            "  its dependency lk-numpy:req uses the `lk-numpy` resolve\n"
+            "  its dependency lk_numpy:req uses the `lk-numpy` resolve\n"
         )
-        assert 'Set `resolve="lk-numpy"` on lk-mixed:layer' in message
+        assert 'Set `resolve="lk-numpy"` on lk_mixed:layer' in message
 
         with pytest.raises(ExecutionError) as exc_info:
-            rule_runner.request(LockInputs, [LambdaLockNeedsRequest(Address("lk-mixed", target_name="fn"))])
+            rule_runner.request(LockInputs, [LambdaLockNeedsRequest(Address("lk_mixed", target_name="fn"))])
         message = str(_wrapped(exc_info.value))
         assert message.startswith(
-            "lk-mixed:fn uses the `lk-small` resolve, but\n"
-            "  its layer lk-mixed:numpy-layer uses the `lk-numpy` resolve\n"
+            "lk_mixed:fn uses the `lk-small` resolve, but\n"
+            "  its layer lk_mixed:numpy-layer uses the `lk-numpy` resolve\n"
         )
         # A consistent layer is fine.
         needs = rule_runner.request(
-            LockInputs, [LambdaLockNeedsRequest(Address("lk-mixed", target_name="numpy-layer"))]
+            LockInputs, [LambdaLockNeedsRequest(Address("lk_mixed", target_name="numpy-layer"))]
         )
         assert needs.python_resolve == "lk-numpy" and needs.requirements == ("numpy>=2",)
     finally:
-        rule_runner.write_files({"lk-mixed/BUILD": ""})
+        rule_runner.write_files({"lk_mixed/BUILD": ""})
 
 
 def test_damaged_lock_names_the_file_and_the_command(rule_runner: RuleRunner) -> None:
-    address = Address("lk-small", target_name="fn")
+    address = Address("lk_small", target_name="fn")
     _, lock_text = _lock(rule_runner, "lk-small")
     path = "3rdparty/lk-small.lambda-platforms.lock"
     damaged = lock_text.replace('"platforms": [', '"platforms": 12, "x": [', 1)
@@ -548,17 +553,17 @@ def test_damaged_lock_names_the_file_and_the_command(rule_runner: RuleRunner) ->
 def test_stale_and_missing_locks_name_the_command(rule_runner: RuleRunner) -> None:
     result, lock_text = _generate(rule_runner, "lk-small")
     rule_runner.write_files({result.path: lock_text})
-    address = Address("lk-small", target_name="fn")
+    address = Address("lk_small", target_name="fn")
     field_set = PowertoolsFunctionFieldSet.create(rule_runner.get_target(address))
 
     # Fresh: the lock serves the function.
     built = rule_runner.request(BuiltPackage, [field_set])
-    assert [a.relpath for a in built.artifacts] == ["lk-small/fn.zip"]
+    assert [a.relpath for a in built.artifacts] == ["lk_small/fn.zip"]
 
     # The BUILD file moves on without re-locking.
     rule_runner.write_files(
         {
-            "lk-small/BUILD": FIXTURES["lk-small/BUILD"].replace(
+            "lk_small/BUILD": FIXTURES["lk_small/BUILD"].replace(
                 "tomli==2.0.1", "tomli==2.0.2"
             )
         }
@@ -566,7 +571,7 @@ def test_stale_and_missing_locks_name_the_command(rule_runner: RuleRunner) -> No
     error = _packaging_error(rule_runner, address)
     assert isinstance(error, LambdaPlatformLockError)
     message = str(error)
-    assert "lk-small:fn" in message
+    assert "lk_small:fn" in message
     assert result.path in message
     assert "tomli==2.0.2" in message
     assert "`pants generate-lockfiles --resolve=lk-small-lambda-platforms`" in message
@@ -574,23 +579,23 @@ def test_stale_and_missing_locks_name_the_command(rule_runner: RuleRunner) -> No
     # Same requirements, another architecture: the lock lacks that platform.
     rule_runner.write_files(
         {
-            "lk-small/BUILD": FIXTURES["lk-small/BUILD"].replace(
+            "lk_small/BUILD": FIXTURES["lk_small/BUILD"].replace(
                 'architecture="x86_64"', 'architecture="arm64"'
             )
         }
     )
     message = str(_packaging_error(rule_runner, address))
-    assert "lk-small:fn" in message
+    assert "lk_small:fn" in message
     assert "platforms not in the lock: python3.12 arm64" in message
     assert "`pants generate-lockfiles --resolve=lk-small-lambda-platforms`" in message
 
 
 def test_missing_lock_names_the_command(rule_runner: RuleRunner) -> None:
-    address = Address("lk-nolock", target_name="fn")
+    address = Address("lk_nolock", target_name="fn")
     error = _packaging_error(rule_runner, address)
     assert isinstance(error, LambdaPlatformLockError)
     message = str(error)
-    assert "lk-nolock:fn" in message
+    assert "lk_nolock:fn" in message
     assert "3rdparty/lk-nolock.lambda-platforms.lock" in message
     assert "does not exist" in message
     assert "`pants generate-lockfiles --resolve=lk-nolock-lambda-platforms`" in message
@@ -606,13 +611,13 @@ def test_all_lock_needs_merge_per_resolve(rule_runner: RuleRunner) -> None:
 def test_custom_complete_platform_is_locked_and_used(rule_runner: RuleRunner) -> None:
     result, lock_text = _generate(rule_runner, "lk-custom")
     inputs = platform_lockfiles.parse_header(lock_text)
-    custom_name = platform_lockfiles.custom_platform_filename(FIXTURES["lk-custom/cp.json"])
+    custom_name = platform_lockfiles.custom_platform_filename(FIXTURES["lk_custom/cp.json"])
     assert inputs.platforms == ()
     assert [name for name, _ in inputs.platform_digests] == [custom_name]
     assert list(platform_lockfiles.locked_versions(lock_text)) == ["cp311-cp311-manylinux_2_26_aarch64"]
     rule_runner.write_files({result.path: lock_text})
 
-    address = Address("lk-custom", target_name="fn")
+    address = Address("lk_custom", target_name="fn")
     field_set = PowertoolsFunctionFieldSet.create(rule_runner.get_target(address))
     built = rule_runner.request(BuiltPackage, [field_set])
     contents = rule_runner.request(DigestContents, [built.digest])
@@ -623,7 +628,7 @@ def test_custom_complete_platform_is_locked_and_used(rule_runner: RuleRunner) ->
     assert "tomli/__init__.py" in zipfile.ZipFile(io.BytesIO(zip_bytes)).namelist()
 
     # Editing the platform file makes the lock stale, with the command to run.
-    rule_runner.write_files({"lk-custom/cp.json": complete_platform_json("python3.10", "arm64")})
+    rule_runner.write_files({"lk_custom/cp.json": complete_platform_json("python3.10", "arm64")})
     message = str(_packaging_error(rule_runner, address))
     assert "complete_platforms files not in the lock" in message
     assert "`pants generate-lockfiles --resolve=lk-custom-lambda-platforms`" in message
