@@ -165,7 +165,7 @@ def test_what_ast_cannot_see_is_not_refused(source: str, fragment: str) -> None:
             "Handler",
             ["`Handler` is a class (app.py:1)", "constructs an instance", "fail to serialize", "`handler = Handler()`", "'app.py:handler'"],
         ),
-        ("class Impl: pass\nhandler = Impl\n", "handler", ["another name for `Impl`, and `Impl` is a class", "`handler = handler()`"]),
+        ("class Impl: pass\nhandler = Impl\n", "handler", ["another name for `Impl`, and `Impl` is a class", "`handler_instance = handler()`"]),
         ("def handler(event): pass\n", "handler", ["(app.py:1) takes 1 positional parameter, but Lambda calls it with (event, context)", "`def handler(event, context):`"]),
         ("def handler(): pass\n", "handler", ["takes 0 positional parameters"]),
         ("def handler(event, context, extra): pass\n", "handler", ["requires 3 positional parameters"]),
