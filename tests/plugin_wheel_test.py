@@ -92,7 +92,7 @@ def test_wheel_holds_the_plugin_and_no_tests() -> None:
         "util_rules/artifacts.py",
         "sandbox/lambda_zip.py",
         "sandbox/native_code.py",
-        "index_lookup.py",
+        "sandbox/index_lookup.py",
     ):
         assert f"pants_powertools/{module}" in modules
     assert not [n for n in modules if n.endswith("_test.py") or "conftest" in n]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import pkgutil
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Set, Tuple
 
@@ -47,7 +46,8 @@ from pants.engine.target import (
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
-from pants_powertools import index_lookup, platform_lockfiles
+from pants_powertools import platform_lockfiles
+from pants_powertools.sandbox import script_files
 from pants_powertools.complete_platforms import (
     compatible_tags,
     complete_platform_filename,
@@ -413,8 +413,6 @@ def _lock_process(
 
 
 _INDEX_LOOKUP_SCRIPT = "__index_lookup.py"
-# Run as a script in a Process; imported above so that Pants ships the file with the plugin.
-_INDEX_LOOKUP_CONTENT = pkgutil.get_data("pants_powertools", index_lookup.__name__.rsplit(".", 1)[-1] + ".py")
 
 
 @dataclass(frozen=True)
@@ -437,10 +435,8 @@ async def lookup_index(
     subprocess_env: SubprocessEnvironmentVars,
 ) -> IndexLookup:
     """The network access happens in this Process, so rules stay pure and remotable."""
-    assert _INDEX_LOOKUP_CONTENT is not None
-    script = await Get(
-        Digest, CreateDigest([FileContent(_INDEX_LOOKUP_SCRIPT, _INDEX_LOOKUP_CONTENT)])
-    )
+    ((_, content),) = script_files("index_lookup.py")
+    script = await Get(Digest, CreateDigest([FileContent(_INDEX_LOOKUP_SCRIPT, content)]))
     result = await Get(
         FallibleProcessResult,
         Process(

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pants_powertools import index_lookup
+from pants_powertools.sandbox import index_lookup
 from pants_powertools.complete_platforms import compatible_tags
 from pants_powertools.platform_lockfiles import (
     IndexFiles,
