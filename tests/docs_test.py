@@ -42,7 +42,9 @@ ALL_MANIFESTS = LAYER_MANIFESTS + FUNCTION_MANIFESTS
 
 def load_manifest(name: str) -> Dict[str, Any]:
     path = ROOT / name
-    assert path.is_file(), f"{name} is missing: is its target in tests/BUILD's runtime_package_dependencies?"
+    assert (
+        path.is_file()
+    ), f"{name} is missing: is its target in tests/BUILD's runtime_package_dependencies?"
     return json.loads(path.read_text())
 
 
@@ -54,13 +56,17 @@ def manifests_by_artifact() -> Dict[str, Dict[str, Any]]:
 def dist_artifact(example_relative_path: str) -> str:
     """`../../dist/src/x.zip` (relative to docs/examples/) -> `src/x.zip` (relative to dist/)."""
     repo_path = posixpath.normpath(posixpath.join(EXAMPLES, example_relative_path))
-    assert repo_path.startswith("dist/"), f"{example_relative_path} does not point into <repo>/dist/"
+    assert repo_path.startswith(
+        "dist/"
+    ), f"{example_relative_path} does not point into <repo>/dist/"
     return repo_path[len("dist/") :]
 
 
 def public_layer_arn(template_arn: str, region_token: str) -> str:
     """A region-substituted ARN back in the manifest's form, with `{region}`."""
-    assert region_token in template_arn, f"{template_arn} does not take the region from {region_token}"
+    assert (
+        region_token in template_arn
+    ), f"{template_arn} does not take the region from {region_token}"
     return template_arn.replace(region_token, "{region}")
 
 
@@ -105,7 +111,7 @@ def _strip_comment(line: str) -> str:
 
 def _split_key(content: str) -> Optional[Tuple[str, str]]:
     match = re.match(r"^([A-Za-z0-9_.:/{}-]+?):(?:\s+(.*))?$", content)
-    if not match or content.startswith(("-", "!", "\"", "'", "[", "{")):
+    if not match or content.startswith(("-", "!", '"', "'", "[", "{")):
         return None
     return match.group(1), (match.group(2) or "").strip()
 
@@ -210,7 +216,7 @@ def parse_yaml(text: str) -> Any:
 def test_yaml_reader_resolves_like_yaml() -> None:
     parsed = parse_yaml(
         "a:\n  b: 'x'  # comment\n  c: false\n  d: \"false\"\n  e:\n    - !Ref R\n"
-        "  f: [x86_64, arm64]\n  g: !Sub \"arn:${AWS::Region}:y\"\n  h: !GetAtt Q.Arn\n  i: 3\n"
+        '  f: [x86_64, arm64]\n  g: !Sub "arn:${AWS::Region}:y"\n  h: !GetAtt Q.Arn\n  i: 3\n'
     )
     assert parsed == {
         "a": {
@@ -251,7 +257,9 @@ def test_sam_layers_match_their_manifests(sam_resources: Dict[str, Any]) -> None
     for name, props in layers.items():
         artifact = dist_artifact(props["ContentUri"])
         manifest = by_artifact.get(artifact)
-        assert manifest is not None and manifest["kind"] == "layer", f"{name}: {artifact} is no layer ZIP"
+        assert (
+            manifest is not None and manifest["kind"] == "layer"
+        ), f"{name}: {artifact} is no layer ZIP"
         assert props["CompatibleRuntimes"] == [manifest["runtime"]], name
         assert props["CompatibleArchitectures"] == manifest["architectures"], name
         seen.add(artifact)
@@ -269,7 +277,9 @@ def test_sam_functions_match_their_manifests(sam_resources: Dict[str, Any]) -> N
     for name, props in functions.items():
         artifact = dist_artifact(props["CodeUri"])
         manifest = by_artifact.get(artifact)
-        assert manifest is not None and manifest["kind"] == "function", f"{name}: {artifact} is no function ZIP"
+        assert (
+            manifest is not None and manifest["kind"] == "function"
+        ), f"{name}: {artifact} is no function ZIP"
         assert props["Handler"] == manifest["handler"] == "lambda_function.handler", name
         assert props["Runtime"] == manifest["runtime"], name
         assert props["Architectures"] == manifest["architectures"], name
@@ -364,7 +374,9 @@ class _Recorded:
 
     calls: List["_Recorded"] = []
 
-    def __init__(self, path: str, args: Tuple[Any, ...] = (), kwargs: Optional[Dict[str, Any]] = None):
+    def __init__(
+        self, path: str, args: Tuple[Any, ...] = (), kwargs: Optional[Dict[str, Any]] = None
+    ):
         self.path, self.args, self.kwargs = path, args, kwargs or {}
 
     def __getattr__(self, name: str) -> "_Recorded":
@@ -440,12 +452,16 @@ def test_cdk_stack_builds_from_the_manifests(cdk_calls: List[_Recorded]) -> None
             artifact = _asset_artifact(call.kwargs["code"])
             manifest = by_artifact[artifact]
             assert manifest["kind"] == "layer"
-            assert [_runtime_name(r) for r in call.kwargs["compatible_runtimes"]] == [manifest["runtime"]]
-            assert [_architecture_name(a) for a in call.kwargs["compatible_architectures"]] == manifest[
-                "architectures"
+            assert [_runtime_name(r) for r in call.kwargs["compatible_runtimes"]] == [
+                manifest["runtime"]
             ]
+            assert [
+                _architecture_name(a) for a in call.kwargs["compatible_architectures"]
+            ] == manifest["architectures"]
             layer_artifact[id(call)] = artifact
-    assert sorted(layer_artifact.values()) == sorted(load_manifest(n)["artifact"] for n in LAYER_MANIFESTS)
+    assert sorted(layer_artifact.values()) == sorted(
+        load_manifest(n)["artifact"] for n in LAYER_MANIFESTS
+    )
 
     public_arns = {
         id(call): call.args[2]

@@ -42,11 +42,17 @@ class Function(NamedTuple):
 
 FUNCTIONS = {
     "orders_api": Function(
-        "orders_api", "src.orders_api/lambda.zip", "x86_64", "orders_api.app.lambda_handler",
+        "orders_api",
+        "src.orders_api/lambda.zip",
+        "x86_64",
+        "orders_api.app.lambda_handler",
         "orders-api",
     ),
     "sqs_batch": Function(
-        "sqs_batch", "src.sqs_batch/lambda.zip", "arm64", "sqs_batch.app.lambda_handler",
+        "sqs_batch",
+        "src.sqs_batch/lambda.zip",
+        "arm64",
+        "sqs_batch.app.lambda_handler",
         "order-fulfillment",
     ),
 }
@@ -125,7 +131,7 @@ def dist_info_dirs(names: List[str], prefix: str = "") -> Dict[str, str]:
     for name in names:
         if not name.startswith(prefix):
             continue
-        top = name[len(prefix):].split("/", 1)[0]
+        top = name[len(prefix) :].split("/", 1)[0]
         if top.endswith(".dist-info"):
             dist, _, version = top[: -len(".dist-info")].partition("-")
             found[canonicalize(dist)] = version
@@ -138,7 +144,7 @@ def top_level_names(names: List[str], prefix: str = "") -> Dict[str, str]:
     for name in names:
         if not name.startswith(prefix):
             continue
-        rest = name[len(prefix):]
+        rest = name[len(prefix) :]
         if not rest:
             continue
         top = rest.split("/", 1)[0]
@@ -201,7 +207,10 @@ def _pyenv_root() -> Optional[str]:
         return None
     try:
         out = subprocess.run(
-            [pyenv, "root"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60,
+            [pyenv, "root"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
             check=True,
         )
     except (OSError, subprocess.SubprocessError):
@@ -230,7 +239,9 @@ def find_runtime_python() -> Tuple[Optional[str], List[str]]:
         try:
             out = subprocess.run(
                 [candidate, "-S", "-s", "-E", "-c", _PROBE],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                timeout=60,
             )
         except (OSError, subprocess.SubprocessError) as e:
             tried.append(f"{candidate}: {e}")
@@ -365,9 +376,21 @@ def require_runtime_python() -> str:
 def pip_install(python: str, args: List[str], timeout: int = PIP_TIMEOUT) -> None:
     """`python -m pip install` from PyPI, wheels only, ignoring the user's pip configuration."""
     proc = subprocess.run(
-        [python, "-m", "pip", "install", "--isolated", "--disable-pip-version-check",
-         "--no-input", "--quiet", "--only-binary=:all:", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--isolated",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--quiet",
+            "--only-binary=:all:",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=timeout,
         env={"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/")},
     )
     assert proc.returncode == 0, proc.stdout.decode(errors="replace")
@@ -383,7 +406,7 @@ def runtime_provided_requirements(layer_zip: Path) -> List[str]:
             for line in zf.read(name).decode("utf-8").splitlines():
                 if not line.startswith("Requires-Dist:"):
                     continue
-                requirement = line[len("Requires-Dist:"):].strip()
+                requirement = line[len("Requires-Dist:") :].strip()
                 if "extra ==" in requirement.replace("extra==", "extra =="):
                     continue
                 name_match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)

@@ -41,7 +41,7 @@ def _minimal_pants_toml() -> str:
     pins = re.findall(r'^\s*"v2\.3\.3\|[^"]+",?$', _pants_toml(), flags=re.M)
     return (
         '[GLOBAL]\npants_version = "2.17.1"\nbackend_packages = []\n\n'
-        '[anonymous-telemetry]\nenabled = false\n\n'
+        "[anonymous-telemetry]\nenabled = false\n\n"
         '[pex-cli]\nversion = "v2.3.3"\nknown_versions = [\n' + "\n".join(pins) + "\n]\n"
     )
 
@@ -148,9 +148,7 @@ def test_concurrent_cold_starts_share_one_bootstrap(tmp_path: Path) -> None:
     env = _base_env(tmp_path)
     env["PANTS_BOOTSTRAP_PYTHON"] = _bootstrap_python()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(
-            pool.map(lambda _: _run(repo, ["--no-pantsd", "--version"], env), range(2))
-        )
+        results = list(pool.map(lambda _: _run(repo, ["--no-pantsd", "--version"], env), range(2)))
     for result in results:
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().splitlines()[-1] == "2.17.1"
@@ -169,7 +167,9 @@ PYTHON = "pants launcher: using python client"
 
 
 def _warm_cache() -> Path:
-    return Path(os.environ.get("HOME", "~")).expanduser() / ".cache" / "pants-powertools" / "bootstrap"
+    return (
+        Path(os.environ.get("HOME", "~")).expanduser() / ".cache" / "pants-powertools" / "bootstrap"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +266,11 @@ def test_ctrl_c_ends_the_run_and_pantsd_stays(daemon_repo) -> None:
     pid = _pantsd_pid(repo)
     proc = subprocess.Popen(
         ["bash", str(repo / "pants"), "--loop", "list", "::"],
-        cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -316,7 +320,9 @@ def test_python_client_when_the_native_client_cannot_run(tmp_path: Path, daemon_
     real_venv = venvs[0].parent.parent
     python = subprocess.run(
         [str(real_venv / "bin" / "python"), "-c", "import sys; print(sys.executable)"],
-        stdout=subprocess.PIPE, text=True, check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
     ).stdout.strip()
     key = subprocess.run(
         ["cksum"], input=python, stdout=subprocess.PIPE, text=True, check=True

@@ -7,9 +7,9 @@ import zipfile
 import pytest
 
 from tests.e2e_support import (
-    ELF_MAGIC,
     ELF_CLASS_64,
     ELF_MACHINE,
+    ELF_MAGIC,
     ELF_TYPE_SHARED,
     LAYER_ZIPS,
     RUNTIME,
@@ -79,7 +79,9 @@ def test_modes_are_readable_by_lambda(layer):
     assert wrong == []
     assert any(info.filename.endswith(".so") for info in layer.infolist())
     # The 1.5 MB swagger bundle is the file Pants hands over with r-x bits.
-    big = [i for i in layer.infolist() if i.file_size >= 512 * 1024 and not i.filename.endswith(".so")]
+    big = [
+        i for i in layer.infolist() if i.file_size >= 512 * 1024 and not i.filename.endswith(".so")
+    ]
     assert big and all(unix_mode(i) == stat.S_IFREG | 0o644 for i in big)
 
 

@@ -40,7 +40,7 @@ REQUIREMENT = ("typing-extensions", "4.12.2")
 # and checks, pip/interpreter settings Lambda locks need, interpreter search through pyenv.
 COPIED_SECTIONS = ("anonymous-telemetry", "python", "python-infer", "python-bootstrap", "pex-cli")
 
-HANDLER_SOURCE = '''\
+HANDLER_SOURCE = """\
 from typing_extensions import TypedDict
 
 
@@ -50,7 +50,7 @@ class Greeting(TypedDict):
 
 def handler(event, context) -> Greeting:
     return {"message": "hello " + event.get("name", "world")}
-'''
+"""
 
 FUNCTION_BUILD = """\
 python_sources()
@@ -159,8 +159,16 @@ def _env() -> Dict[str, str]:
     """What the launcher and Pants need, and nothing of this test's own Pants/pex run."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     for name in (
-        "HOME", "PYENV_ROOT", "XDG_CACHE_HOME", "PANTS_BOOTSTRAP_CACHE", "PANTS_BOOTSTRAP_PYTHON",
-        "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONFIG_FILE", "LANG", "LC_ALL",
+        "HOME",
+        "PYENV_ROOT",
+        "XDG_CACHE_HOME",
+        "PANTS_BOOTSTRAP_CACHE",
+        "PANTS_BOOTSTRAP_PYTHON",
+        "PIP_INDEX_URL",
+        "PIP_EXTRA_INDEX_URL",
+        "PIP_CONFIG_FILE",
+        "LANG",
+        "LC_ALL",
     ):
         if name in os.environ:
             env[name] = os.environ[name]

@@ -37,7 +37,7 @@ from tests.e2e_support import (
 
 RUN_TIMEOUT = 180
 
-DRIVER = r'''
+DRIVER = r"""
 import importlib
 import json
 import os
@@ -112,9 +112,9 @@ result["modules"] = {
 result["stdlib"] = stdlib
 with open(spec["out"], "w") as f:
     json.dump(result, f, default=repr)
-'''
+"""
 
-PYC_CHECK = r'''
+PYC_CHECK = r"""
 import importlib.util, json, marshal, sys, zipfile
 bad = []
 for path, pairs in json.load(open(sys.argv[1])).items():
@@ -128,7 +128,7 @@ for path, pairs in json.load(open(sys.argv[1])).items():
             except Exception as e:
                 bad.append([path, pyc, repr(e)])
 print(json.dumps(bad))
-'''
+"""
 
 
 class Run(NamedTuple):
@@ -177,8 +177,10 @@ def runtime_dir(python312, workdir):
 def _run(python312, workdir, function, task, opt, runtime, invocations) -> Run:
     layer_dirs = []
     if opt is not None:
-        layer_dirs = [str(opt / "python" / "lib" / "python3.12" / "site-packages"),
-                      str(opt / "python")]
+        layer_dirs = [
+            str(opt / "python" / "lib" / "python3.12" / "site-packages"),
+            str(opt / "python"),
+        ]
     run_id = "%s-%s" % (function.name, "layer" if opt else "nolayer")
     out = workdir / (run_id + ".result.json")
     spec_path = workdir / (run_id + ".spec.json")
@@ -220,7 +222,10 @@ def _run(python312, workdir, function, task, opt, runtime, invocations) -> Run:
     }
     proc = subprocess.run(
         [python312, "-S", "-s", "-E", "-B", str(driver), str(spec_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(task), env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=str(task),
+        env=env,
         timeout=RUN_TIMEOUT,
     )
     stdout = proc.stdout.decode("utf-8", errors="replace")
@@ -249,9 +254,11 @@ def _responses(run: Run) -> Dict[str, Dict]:
 def _assert_isolated(run: Run, task: Path, opt: Optional[Path], runtime: Path) -> None:
     """Every imported module came from the task, the layer, the stdlib or the runtime folder;
     none from the interpreter's site-packages."""
-    allowed = [str(task), str(runtime)] + ([str(opt)] if opt else []) + [
-        p for p in run.result["stdlib"] if "site-packages" not in p
-    ]
+    allowed = (
+        [str(task), str(runtime)]
+        + ([str(opt)] if opt else [])
+        + [p for p in run.result["stdlib"] if "site-packages" not in p]
+    )
     in_site_packages = os.sep + "site-packages" + os.sep
     stray = {
         name: path
@@ -264,8 +271,11 @@ def _assert_isolated(run: Run, task: Path, opt: Optional[Path], runtime: Path) -
         )
     }
     assert stray == {}
-    assert not [p for p in run.result["sys_path"] if "site-packages" in p and not (
-        opt and p.startswith(str(opt)))], run.result["sys_path"]
+    assert not [
+        p
+        for p in run.result["sys_path"]
+        if "site-packages" in p and not (opt and p.startswith(str(opt)))
+    ], run.result["sys_path"]
 
 
 def _origin(run: Run, module: str) -> str:
@@ -273,14 +283,25 @@ def _origin(run: Run, module: str) -> str:
 
 
 ORDERS_EVENTS = [
-    "get_order", "get_order_not_found", "create_order", "create_order_invalid", "list_orders",
+    "get_order",
+    "get_order_not_found",
+    "create_order",
+    "create_order_invalid",
+    "list_orders",
 ]
 
 
 @pytest.fixture(scope="module")
 def orders_run(python312, workdir, tasks, opt, runtime_dir):
-    return _run(python312, workdir, FUNCTIONS["orders_api"], tasks["orders_api"], opt,
-                runtime_dir, ORDERS_EVENTS)
+    return _run(
+        python312,
+        workdir,
+        FUNCTIONS["orders_api"],
+        tasks["orders_api"],
+        opt,
+        runtime_dir,
+        ORDERS_EVENTS,
+    )
 
 
 def test_orders_api_answers_like_api_gateway_expects(orders_run):
@@ -350,8 +371,9 @@ def sqs_run(python312, workdir, tasks, opt, runtime_dir):
     assert function.architecture == "arm64"
     with zipfile.ZipFile(str(artifact(function.artifact))) as zf:
         assert not [n for n in zf.namelist() if parse_elf_header(zf.read(n))]
-    return _run(python312, workdir, function, tasks["sqs_batch"], opt, runtime_dir,
-                SQS_BATCH_EVENTS)
+    return _run(
+        python312, workdir, function, tasks["sqs_batch"], opt, runtime_dir, SQS_BATCH_EVENTS
+    )
 
 
 def test_sqs_batch_reports_only_the_bad_records(sqs_run):
@@ -389,8 +411,15 @@ def test_sqs_batch_logs_structured_json(sqs_run, tasks, opt, runtime_dir):
 def test_function_without_its_layer_fails_to_import(python312, workdir, tasks, runtime_dir):
     """Proves the function ZIP really relies on the layer (it does not bundle Powertools),
     even with everything the runtime provides on the path."""
-    run = _run(python312, workdir, FUNCTIONS["orders_api"], tasks["orders_api"], None,
-               runtime_dir, ORDERS_EVENTS[:1])
+    run = _run(
+        python312,
+        workdir,
+        FUNCTIONS["orders_api"],
+        tasks["orders_api"],
+        None,
+        runtime_dir,
+        ORDERS_EVENTS[:1],
+    )
     error = run.result.get("import_error")
     assert error is not None, "imported without the layer"
     assert error["type"] == "ModuleNotFoundError"
@@ -415,7 +444,9 @@ def test_bytecode_matches_the_shipped_sources(python312, workdir):
     script.write_text(PYC_CHECK)
     proc = subprocess.run(
         [python312, "-S", "-s", "-E", "-B", str(script), str(spec)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=RUN_TIMEOUT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=RUN_TIMEOUT,
         env={"PATH": os.defpath},
     )
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")

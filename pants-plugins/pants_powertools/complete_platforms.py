@@ -19,12 +19,7 @@ from typing import Dict, List, Mapping, Tuple, Union
 
 from packaging import tags as packaging_tags
 
-from pants_powertools.runtimes import (
-    Architecture,
-    LambdaRuntime,
-    get_architecture,
-    get_runtime,
-)
+from pants_powertools.runtimes import Architecture, LambdaRuntime, get_architecture, get_runtime
 
 RuntimeLike = Union[LambdaRuntime, str]
 ArchitectureLike = Union[Architecture, str]

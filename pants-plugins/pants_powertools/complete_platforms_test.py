@@ -209,7 +209,11 @@ def _pex_cli() -> str:
 def test_pex_accepts_the_json(runtime_name: str, arch_name: str) -> None:
     """Parse the document the way `pex --complete-platform` does (pex 2.3.3)."""
     pex_cli = _pex_cli()
-    argv = [sys.executable, pex_cli, "-c", _PEX_PARSE] if pex_cli else [sys.executable, "-c", _PEX_PARSE]
+    argv = (
+        [sys.executable, pex_cli, "-c", _PEX_PARSE]
+        if pex_cli
+        else [sys.executable, "-c", _PEX_PARSE]
+    )
     env = dict(os.environ, PEX_INTERPRETER="1", PEX_ROOT=os.path.join(os.getcwd(), ".pex_root"))
     result = subprocess.run(
         argv,

@@ -59,7 +59,11 @@ def test_sandbox_scripts_import_only_the_stdlib_and_their_siblings() -> None:
             continue
         for name in _imports(script):
             top = name.split(".")[0]
-            if name.startswith("pants_powertools.sandbox") or top in siblings or top == "__future__":
+            if (
+                name.startswith("pants_powertools.sandbox")
+                or top in siblings
+                or top == "__future__"
+            ):
                 continue
             assert not top.startswith("pants"), f"{script.name} imports {name}"
             if stdlib is not None:  # CPython 3.10+ can say what the stdlib is.

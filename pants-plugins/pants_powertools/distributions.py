@@ -104,7 +104,9 @@ def extras_requirements(metadata: Metadata) -> Dict[str, List[str]]:
     return {extra: sorted(names) for extra, names in sorted(result.items())}
 
 
-_EXTRA_IN_MARKER = re.compile(r"""\bextra\s*==\s*["']([^"']+)["']|["']([^"']+)["']\s*==\s*extra\b""")
+_EXTRA_IN_MARKER = re.compile(
+    r"""\bextra\s*==\s*["']([^"']+)["']|["']([^"']+)["']\s*==\s*extra\b"""
+)
 
 
 def _marker_extras(marker: str) -> List[str]:

@@ -87,7 +87,10 @@ def plan_function(
             resolved,
             [
                 layering.Layer(
-                    layer.address, dict(layer.distributions), (layer.runtime,), (layer.architecture,)
+                    layer.address,
+                    dict(layer.distributions),
+                    (layer.runtime,),
+                    (layer.architecture,),
                 )
                 for layer in layers
             ],
@@ -115,5 +118,7 @@ def plan_function(
         public_layers=tuple(public_layers),
         powertools_metadata=metadata,
         available=tuple(sorted(available)),
-        declared_extras=tuple(sorted(requirement_extras(tuple(requirements), POWERTOOLS_DISTRIBUTION))),
+        declared_extras=tuple(
+            sorted(requirement_extras(tuple(requirements), POWERTOOLS_DISTRIBUTION))
+        ),
     )

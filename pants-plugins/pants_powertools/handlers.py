@@ -131,7 +131,9 @@ def validate_handler_spec(target: str, handler_field: str) -> None:
     `check_handler`; so is a file named `lambda_function.py`, whose module name depends on the
     source root.
     """
-    example = "'app.py:lambda_handler' (a file next to the BUILD file) or 'orders.app:lambda_handler'"
+    example = (
+        "'app.py:lambda_handler' (a file next to the BUILD file) or 'orders.app:lambda_handler'"
+    )
     if not handler_field.strip():
         raise HandlerError(f"The `handler` field of {target} is empty. Write {example}.")
     if ":" not in handler_field:
@@ -206,7 +208,9 @@ def top_level_names(source: str, filename: str) -> List[str]:
             names.append(node.target.id)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names.extend(
-                (alias.asname or alias.name).split(".")[0] for alias in node.names if alias.name != "*"
+                (alias.asname or alias.name).split(".")[0]
+                for alias in node.names
+                if alias.name != "*"
             )
     return names
 
@@ -251,13 +255,18 @@ def _bindings(body: Sequence[ast.stmt], name: str) -> List[_Binding]:
     statements (marked conditional) but not into function or class bodies."""
     found: List[_Binding] = []
 
-    def visit(statements: Sequence[ast.stmt], index: Optional[int], conditional: Optional[str]) -> None:
+    def visit(
+        statements: Sequence[ast.stmt], index: Optional[int], conditional: Optional[str]
+    ) -> None:
         for position, node in enumerate(statements):
             top = position if index is None else index
             line = getattr(node, "lineno", 0)
 
             def add(
-                kind: str, node: Optional[ast.AST] = None, value: Optional[ast.expr] = None, what: str = ""
+                kind: str,
+                node: Optional[ast.AST] = None,
+                value: Optional[ast.expr] = None,
+                what: str = "",
             ) -> None:
                 found.append(_Binding(top, line, kind, conditional, node, value, what))
 
@@ -289,20 +298,30 @@ def _bindings(body: Sequence[ast.stmt], name: str) -> List[_Binding]:
                 for alias in node.names:
                     if (alias.asname or alias.name.split(".")[0]) == name:
                         add("import", what=f"bound by `import {alias.name}`")
-            compound = next((label for kind, label in _COMPOUND.items() if isinstance(node, kind)), None)
+            compound = next(
+                (label for kind, label in _COMPOUND.items() if isinstance(node, kind)), None
+            )
             if compound is not None:
                 inner = conditional or compound
                 if isinstance(node, (ast.For, ast.AsyncFor)) and name in _target_names(node.target):
-                    found.append(_Binding(top, line, "unknown", inner, what="a `for` loop variable"))
+                    found.append(
+                        _Binding(top, line, "unknown", inner, what="a `for` loop variable")
+                    )
                 if isinstance(node, (ast.With, ast.AsyncWith)):
                     for item in node.items:
-                        if item.optional_vars is not None and name in _target_names(item.optional_vars):
-                            found.append(_Binding(top, line, "unknown", inner, what="bound by `with ... as`"))
+                        if item.optional_vars is not None and name in _target_names(
+                            item.optional_vars
+                        ):
+                            found.append(
+                                _Binding(top, line, "unknown", inner, what="bound by `with ... as`")
+                            )
                 for field in ("body", "orelse", "finalbody"):
                     visit(getattr(node, field, []), top, inner)
                 for handler in getattr(node, "handlers", []):
                     if handler.name == name:
-                        found.append(_Binding(top, handler.lineno, "unknown", inner, what="an exception"))
+                        found.append(
+                            _Binding(top, handler.lineno, "unknown", inner, what="an exception")
+                        )
                     visit(handler.body, top, inner)
             # Walrus targets bind in module scope even inside comprehensions.
             for sub in _walk_outside_scopes(node):
@@ -425,7 +444,9 @@ class _Verdict:
     failure: str = ""  # "async", "class", "signature" or "value": which advice fits
 
 
-def _judge(tree: ast.Module, path: str, name: str, before: int, seen: Tuple[str, ...]) -> Optional[_Verdict]:
+def _judge(
+    tree: ast.Module, path: str, name: str, before: int, seen: Tuple[str, ...]
+) -> Optional[_Verdict]:
     """The verdict on what `name` is bound to by the statements before index `before`, or None
     if no statement binds it."""
     bindings = [b for b in _bindings(tree.body, name) if b.index < before]
@@ -534,7 +555,9 @@ def check_handler(
     _check_module_segments(target, handler_field, module, sources)
     if module.split(".")[0] == REEXPORT_MODULE:
         raise _reexport_clash(target, handler_field, f"the module `{module}`")
-    clash = sorted(p for p in sources if p == f"{REEXPORT_MODULE}.py" or p.startswith(f"{REEXPORT_MODULE}/"))
+    clash = sorted(
+        p for p in sources if p == f"{REEXPORT_MODULE}.py" or p.startswith(f"{REEXPORT_MODULE}/")
+    )
     if clash:
         raise HandlerError(
             f"{target} has the first-party file {clash[0]} at a source root, where the function "
@@ -592,7 +615,7 @@ def _failure(target: str, handler_field: str, func: str, verdict: _Verdict) -> s
     if verdict.failure == "async":
         return (
             f"{start} Lambda's Python runtime calls the handler without awaiting it, so every "
-            "invocation fails with \"Object of type coroutine is not JSON serializable\". Rename "
+            'invocation fails with "Object of type coroutine is not JSON serializable". Rename '
             f"the coroutine (e.g. to `{func}_async`) and add a synchronous handler that runs "
             "it:\n\n"
             f"    def {func}(event, context):\n"
@@ -607,4 +630,6 @@ def _failure(target: str, handler_field: str, func: str, verdict: _Verdict) -> s
             f"`{instance} = {func}()` at top level (with a `__call__(self, event, context)` "
             f"method) and {_with_func(handler_field, instance)!r}."
         )
-    return f"{start} Point the `handler` field at a function, e.g. `def {func}(event, context): ...`."
+    return (
+        f"{start} Point the `handler` field at a function, e.g. `def {func}(event, context): ...`."
+    )

@@ -34,12 +34,16 @@ alias = lambda_handler
 """
 
 
-def check(source: str, func: str = "handler", module: str = "app", extra: Dict[str, bytes] = {}) -> HandlerCheck:
+def check(
+    source: str, func: str = "handler", module: str = "app", extra: Dict[str, bytes] = {}
+) -> HandlerCheck:
     sources = {module.replace(".", "/") + ".py": textwrap.dedent(source).encode(), **extra}
     return check_handler(TARGET, f"{module.rpartition('.')[2]}.py:{func}", module, func, sources)
 
 
-def error_of(source: str, func: str = "handler", module: str = "app", extra: Dict[str, bytes] = {}) -> str:
+def error_of(
+    source: str, func: str = "handler", module: str = "app", extra: Dict[str, bytes] = {}
+) -> str:
     with pytest.raises(HandlerError) as e:
         check(source, func, module, extra)
     return str(e.value)
@@ -50,9 +54,9 @@ def error_of(source: str, func: str = "handler", module: str = "app", extra: Dic
 
 @pytest.mark.parametrize("func", ["lambda_handler", "alias"])
 def test_defined_functions_are_verified(func: str) -> None:
-    assert check_handler(TARGET, f"app.py:{func}", "pkg.app", func, {"pkg/app.py": APP}) == HandlerCheck(
-        "pkg/app.py", True, None
-    )
+    assert check_handler(
+        TARGET, f"app.py:{func}", "pkg.app", func, {"pkg/app.py": APP}
+    ) == HandlerCheck("pkg/app.py", True, None)
 
 
 @pytest.mark.parametrize(
@@ -91,22 +95,34 @@ def test_package_module() -> None:
         ("from impl import make as handler\n", "imported from `impl`"),
         ("import handler\n", "bound by `import handler`"),
         ("if True:\n    def handler(e, c): pass\n", "under a top-level `if` (app.py:2)"),
-        ("try:\n    from fast import handler\nexcept ImportError:\n    def handler(e, c): pass\n", "top-level `try`"),
+        (
+            "try:\n    from fast import handler\nexcept ImportError:\n    def handler(e, c): pass\n",
+            "top-level `try`",
+        ),
         ("with ctx():\n    handler = make()\n", "top-level `with`"),
         ("for handler in [a]:\n    pass\n", "top-level `for`"),
         ("while True:\n    handler = 1\n    break\n", "top-level `while`"),
         ("handler = Mangum(app)\n", "bound to a call (`Mangum(app)`, app.py:1)"),
         ("handler = make_handler()\n", "bound to a call"),
         ("handler = some.attr\n", "bound to an expression (`some.attr`"),
-        ("handler = functools.partial(impl, x=1)\n", "bound to a call (`functools.partial(impl, x=1)`"),
+        (
+            "handler = functools.partial(impl, x=1)\n",
+            "bound to a call (`functools.partial(impl, x=1)`",
+        ),
         ("handler = a if b else c\n", "bound to an expression"),
         ("handler, other = make()\n", "assigned by unpacking"),
         ("(handler, *rest) = make()\n", "assigned by unpacking"),
         ("handler = impl = Mangum(app)\n", "bound to a call"),
         ("globals()['handler'] = make()\n", "the module calls `globals()`"),
-        ("import sys\nsetattr(sys.modules[__name__], 'handler', f)\n", "the module uses `sys.modules`"),
+        (
+            "import sys\nsetattr(sys.modules[__name__], 'handler', f)\n",
+            "the module uses `sys.modules`",
+        ),
         ("def __getattr__(name):\n    return make(name)\n", "the module defines `__getattr__`"),
-        ("def setup():\n    global handler\n    handler = make()\nsetup()\n", "declares `global handler`"),
+        (
+            "def setup():\n    global handler\n    handler = make()\nsetup()\n",
+            "declares `global handler`",
+        ),
         ("handler = print\n", "bound to `print` (app.py:1), which the module does not define"),
         ("from x import make\nhandler = make\n", "imported from `x`"),
         ("handler = make()\nhandler += wrapper\n", "changed by an augmented assignment"),
@@ -134,7 +150,12 @@ def test_what_ast_cannot_see_is_not_refused(source: str, fragment: str) -> None:
         (
             "async def handler(event, context):\n    return 1\n",
             "handler",
-            ["`handler` is an `async def` (app.py:1)", "coroutine is not JSON serializable", "asyncio.run(handler_async(event, context))", "async_process_partial_response"],
+            [
+                "`handler` is an `async def` (app.py:1)",
+                "coroutine is not JSON serializable",
+                "asyncio.run(handler_async(event, context))",
+                "async_process_partial_response",
+            ],
         ),
         (
             "@logger.inject_lambda_context\n@event_source(data_class=X)\nasync def handler(e, c): pass\n",
@@ -144,9 +165,16 @@ def test_what_ast_cannot_see_is_not_refused(source: str, fragment: str) -> None:
         (
             "async def impl(e, c): pass\nhandler = impl\n",
             "handler",
-            ["`handler` is another name for `impl`, and `impl` is an `async def` (app.py:1)", "asyncio.run"],
+            [
+                "`handler` is another name for `impl`, and `impl` is an `async def` (app.py:1)",
+                "asyncio.run",
+            ],
         ),
-        ("HANDLER = 42\n", "HANDLER", ["`HANDLER` is bound to the number 42 (`42`, app.py:1), which cannot be called"]),
+        (
+            "HANDLER = 42\n",
+            "HANDLER",
+            ["`HANDLER` is bound to the number 42 (`42`, app.py:1), which cannot be called"],
+        ),
         ("handler = 'app.main'\n", "handler", ["bound to a string"]),
         ("handler = f'{x}'\n", "handler", ["bound to an f-string"]),
         ("handler = None\n", "handler", ["bound to `None`"]),
@@ -159,18 +187,51 @@ def test_what_ast_cannot_see_is_not_refused(source: str, fragment: str) -> None:
         ("handler = 'a' + 'b'\n", "handler", ["bound to a string"]),
         ("handler: int = 3\n", "handler", ["bound to the number 3"]),
         ("handler = (x for x in y)\n", "handler", ["bound to a generator"]),
-        ("X = 1\nhandler = X\n", "handler", ["`handler` is another name for `X`, and `X` is bound to the number 1"]),
+        (
+            "X = 1\nhandler = X\n",
+            "handler",
+            ["`handler` is another name for `X`, and `X` is bound to the number 1"],
+        ),
         (
             "class Handler:\n    def __call__(self, e, c): pass\n",
             "Handler",
-            ["`Handler` is a class (app.py:1)", "constructs an instance", "fail to serialize", "`handler = Handler()`", "'app.py:handler'"],
+            [
+                "`Handler` is a class (app.py:1)",
+                "constructs an instance",
+                "fail to serialize",
+                "`handler = Handler()`",
+                "'app.py:handler'",
+            ],
         ),
-        ("class Impl: pass\nhandler = Impl\n", "handler", ["another name for `Impl`, and `Impl` is a class", "`handler_instance = handler()`"]),
-        ("def handler(event): pass\n", "handler", ["(app.py:1) takes 1 positional parameter, but Lambda calls it with (event, context)", "`def handler(event, context):`"]),
+        (
+            "class Impl: pass\nhandler = Impl\n",
+            "handler",
+            ["another name for `Impl`, and `Impl` is a class", "`handler_instance = handler()`"],
+        ),
+        (
+            "def handler(event): pass\n",
+            "handler",
+            [
+                "(app.py:1) takes 1 positional parameter, but Lambda calls it with (event, context)",
+                "`def handler(event, context):`",
+            ],
+        ),
         ("def handler(): pass\n", "handler", ["takes 0 positional parameters"]),
-        ("def handler(event, context, extra): pass\n", "handler", ["requires 3 positional parameters"]),
-        ("def handler(event, context, *, region): pass\n", "handler", ["requires the keyword-only parameter `region`"]),
-        ("def handler(e, c): pass\nhandler = 3\n", "handler", ["bound to the number 3 (`3`, app.py:2)"]),
+        (
+            "def handler(event, context, extra): pass\n",
+            "handler",
+            ["requires 3 positional parameters"],
+        ),
+        (
+            "def handler(event, context, *, region): pass\n",
+            "handler",
+            ["requires the keyword-only parameter `region`"],
+        ),
+        (
+            "def handler(e, c): pass\nhandler = 3\n",
+            "handler",
+            ["bound to the number 3 (`3`, app.py:2)"],
+        ),
     ],
 )
 def test_handlers_that_cannot_work_fail(source: str, func: str, fragments: List[str]) -> None:
@@ -186,7 +247,11 @@ def test_handlers_that_cannot_work_fail(source: str, func: str, fragments: List[
         (
             "orders_api.my-app",
             {"orders_api/my-app.py": b"def lambda_handler(e, c): pass\n"},
-            ["`my-app` is not a valid Python identifier", "from orders_api.my-app import", "Rename orders_api/my-app.py to orders_api/my_app.py"],
+            [
+                "`my-app` is not a valid Python identifier",
+                "from orders_api.my-app import",
+                "Rename orders_api/my-app.py to orders_api/my_app.py",
+            ],
         ),
         (
             "my-service.app",
@@ -205,7 +270,9 @@ def test_handlers_that_cannot_work_fail(source: str, func: str, fragments: List[
         ),
     ],
 )
-def test_modules_that_cannot_be_imported_fail(module: str, sources: Dict[str, bytes], fragments: List[str]) -> None:
+def test_modules_that_cannot_be_imported_fail(
+    module: str, sources: Dict[str, bytes], fragments: List[str]
+) -> None:
     with pytest.raises(HandlerError) as e:
         check_handler(TARGET, "x.py:lambda_handler", module, "lambda_handler", sources)
     message = str(e.value)
@@ -216,7 +283,13 @@ def test_modules_that_cannot_be_imported_fail(module: str, sources: Dict[str, by
 
 def test_reexport_module_name_is_reserved() -> None:
     with pytest.raises(HandlerError, match="Rename your module"):
-        check_handler(TARGET, "lambda_function.py:h", "lambda_function", "h", {"lambda_function.py": b"def h(e, c): pass\n"})
+        check_handler(
+            TARGET,
+            "lambda_function.py:h",
+            "lambda_function",
+            "h",
+            {"lambda_function.py": b"def h(e, c): pass\n"},
+        )
 
 
 def test_a_first_party_lambda_function_file_clashes_with_the_reexport() -> None:
@@ -245,7 +318,9 @@ def test_missing_function_lists_top_level_names() -> None:
 
 
 def test_nested_definitions_do_not_count() -> None:
-    assert "defines no top-level `handler`" in error_of("def outer():\n    def handler(e, c):\n        pass\n")
+    assert "defines no top-level `handler`" in error_of(
+        "def outer():\n    def handler(e, c):\n        pass\n"
+    )
 
 
 def test_a_bare_annotation_binds_nothing() -> None:
@@ -259,15 +334,23 @@ def test_syntax_error_names_file_and_line() -> None:
 
 def test_syntax_of_a_newer_python_is_left_to_the_import_check() -> None:
     source = b"match x:\n    case 1:\n        pass\ndef handler(e, c): pass\n"
-    result = check_handler(TARGET, "app.py:handler", "app", "handler", {"app.py": source}, target_python=(3, 12))
+    result = check_handler(
+        TARGET, "app.py:handler", "app", "handler", {"app.py": source}, target_python=(3, 12)
+    )
     assert not result.verified and result.note is not None and "app.py, line 1" in result.note
     with pytest.raises(HandlerError):
-        check_handler(TARGET, "app.py:handler", "app", "handler", {"app.py": source}, target_python=(3, 9))
+        check_handler(
+            TARGET, "app.py:handler", "app", "handler", {"app.py": source}, target_python=(3, 9)
+        )
 
 
 @pytest.mark.parametrize(
     "func, fragment",
-    [("", "names no function after the `:`"), ("lambda", "is a Python keyword"), ("a.b", "one top-level name")],
+    [
+        ("", "names no function after the `:`"),
+        ("lambda", "is a Python keyword"),
+        ("a.b", "one top-level name"),
+    ],
 )
 def test_check_handler_rejects_bad_function_names_too(func: str, fragment: str) -> None:
     with pytest.raises(HandlerError, match=fragment):
@@ -307,14 +390,33 @@ def test_valid_specs_pass(spec: str) -> None:
         ("src/../app.py:handler", ["goes up with `..`"]),
         ("..app:handler", ["goes up with `..`"]),
         ("/abs/app.py:handler", ["absolute"]),
-        ("app.py:lambda-handler", ["`lambda-handler`, which is not a valid Python identifier", "'app.py:lambda_handler'"]),
+        (
+            "app.py:lambda-handler",
+            ["`lambda-handler`, which is not a valid Python identifier", "'app.py:lambda_handler'"],
+        ),
         ("app.py:class", ["is a Python keyword", "'app.py:class_'"]),
-        ("app.py:Handler.handle", ["one top-level name", "handler = Handler.handle", "'app.py:handler'"]),
+        (
+            "app.py:Handler.handle",
+            ["one top-level name", "handler = Handler.handle", "'app.py:handler'"],
+        ),
         ("app.py:a:b", ["`a:b`, which is not a valid Python identifier"]),
-        ("my-app.py:lambda_handler", ["file my-app.py", "`my-app` is not a valid Python identifier", "'my_app.py:lambda_handler'"]),
+        (
+            "my-app.py:lambda_handler",
+            [
+                "file my-app.py",
+                "`my-app` is not a valid Python identifier",
+                "'my_app.py:lambda_handler'",
+            ],
+        ),
         ("src/2fast.py:h", ["`2fast` is not a valid Python identifier", "'src/_2fast.py:h'"]),
         ("orders.my-app:h", ["`my-app` is not a valid Python identifier"]),
-        ("orders/app:h", ["`orders/app` is not a valid Python identifier", "For a file, write 'orders/app.py:h'"]),
+        (
+            "orders/app:h",
+            [
+                "`orders/app` is not a valid Python identifier",
+                "For a file, write 'orders/app.py:h'",
+            ],
+        ),
         ("lambda_function:handler", ["generates `lambda_function.py`", "Rename your module"]),
         ("lambda_function.impl:handler", ["generates `lambda_function.py`"]),
     ],

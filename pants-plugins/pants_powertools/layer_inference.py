@@ -51,7 +51,9 @@ async def infer_default_powertools_layer_dependency(
     request: InferDefaultPowertoolsLayerDependency, python_setup: PythonSetup
 ) -> InferredDependencies:
     field_set = request.field_set
-    explicit = await Get(ExplicitlyProvidedDependencies, DependenciesRequest(field_set.dependencies))
+    explicit = await Get(
+        ExplicitlyProvidedDependencies, DependenciesRequest(field_set.dependencies)
+    )
     if explicit.includes or explicit.ignores:
         return InferredDependencies([])
     resolve = field_set.resolve.normalized_value(python_setup)

@@ -17,8 +17,11 @@ from pants_powertools.layering import (
 
 POWERTOOLS = Layer(
     name="src/layers:powertools",
-    distributions={"aws-lambda-powertools": "3.37.0", "Pydantic": "2.11.7",
-                   "pydantic_core": "2.33.2"},
+    distributions={
+        "aws-lambda-powertools": "3.37.0",
+        "Pydantic": "2.11.7",
+        "pydantic_core": "2.33.2",
+    },
     runtimes=("python3.12",),
     architectures=("x86_64", "arm64"),
 )
@@ -26,7 +29,13 @@ POWERTOOLS = Layer(
 
 def test_runtime_provided_set_matches_the_official_layer() -> None:
     assert set(RUNTIME_PROVIDED_DISTRIBUTIONS) == {
-        "boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"
+        "boto3",
+        "botocore",
+        "s3transfer",
+        "jmespath",
+        "python-dateutil",
+        "six",
+        "urllib3",
     }
     assert all(canonicalize_name(n) == n for n in RUNTIME_PROVIDED_DISTRIBUTIONS)
 
@@ -40,12 +49,17 @@ def test_function_carries_only_what_layers_do_not_provide() -> None:
         "boto3": "1.35.0",
         "python_dateutil": "2.9.0",
     }
-    carry = distributions_to_carry("src/orders:orders", resolved, [POWERTOOLS],
-                                   exclude=RUNTIME_PROVIDED_DISTRIBUTIONS)
+    carry = distributions_to_carry(
+        "src/orders:orders", resolved, [POWERTOOLS], exclude=RUNTIME_PROVIDED_DISTRIBUTIONS
+    )
     assert carry == {"requests": "2.32.3"}
     assert distributions_to_carry("f", resolved, []) == {
-        "aws-lambda-powertools": "3.37.0", "boto3": "1.35.0", "pydantic": "2.11.7",
-        "pydantic-core": "2.33.2", "python-dateutil": "2.9.0", "requests": "2.32.3",
+        "aws-lambda-powertools": "3.37.0",
+        "boto3": "1.35.0",
+        "pydantic": "2.11.7",
+        "pydantic-core": "2.33.2",
+        "python-dateutil": "2.9.0",
+        "requests": "2.32.3",
     }
     assert list(distributions_to_carry("f", {"b": "1", "a": "1"}, [])) == ["a", "b"]
 
@@ -54,16 +68,23 @@ def test_version_disagreement_with_a_layer_is_an_error() -> None:
     with pytest.raises(LayerConflictError) as e:
         distributions_to_carry("src/orders:orders", {"pydantic": "2.9.0"}, [POWERTOOLS])
     message = str(e.value)
-    for part in ("src/orders:orders", "src/layers:powertools", "pydantic", "2.9.0", "2.11.7",
-                 "generate-lockfiles"):
+    for part in (
+        "src/orders:orders",
+        "src/layers:powertools",
+        "pydantic",
+        "2.9.0",
+        "2.11.7",
+        "generate-lockfiles",
+    ):
         assert part in message
 
 
 def test_excluded_distribution_must_still_match_a_layer_that_ships_it() -> None:
     layer = Layer("l", {"boto3": "1.34.0"})
     with pytest.raises(LayerConflictError, match="boto3"):
-        distributions_to_carry("f", {"boto3": "1.35.0"}, [layer],
-                               exclude=RUNTIME_PROVIDED_DISTRIBUTIONS)
+        distributions_to_carry(
+            "f", {"boto3": "1.35.0"}, [layer], exclude=RUNTIME_PROVIDED_DISTRIBUTIONS
+        )
 
 
 def test_layers_disagreeing_with_each_other() -> None:
@@ -72,7 +93,8 @@ def test_layers_disagreeing_with_each_other() -> None:
         layer_provided_distributions([POWERTOOLS, other])
     same = Layer("src/layers:same", {"PYDANTIC": "2.11.7"})
     assert layer_provided_distributions([POWERTOOLS, same])["pydantic"] == (
-        "2.11.7", "src/layers:powertools"
+        "2.11.7",
+        "src/layers:powertools",
     )
 
 

@@ -33,8 +33,14 @@ def test_reaching_the_limit_fails_with_a_useful_message() -> None:
             "src/orders:orders",
             2_144_000,
             [("src/layers:powertools", 200_000_000), ("src/layers:ml", 60_000_000)],
-            [("six==1.16.0", 10), ("botocore==1.35.0", 80_000_000), ("numpy==2.0", 90_000_000),
-             ("a", 1), ("b", 2), ("c", 3)],
+            [
+                ("six==1.16.0", 10),
+                ("botocore==1.35.0", 80_000_000),
+                ("numpy==2.0", 90_000_000),
+                ("a", 1),
+                ("b", 2),
+                ("c", 3),
+            ],
         )
     message = str(e.value)
     assert message.startswith("src/orders:orders: ")

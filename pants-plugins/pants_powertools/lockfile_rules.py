@@ -47,7 +47,6 @@ from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
 from pants_powertools import platform_lockfiles
-from pants_powertools.sandbox import script_files
 from pants_powertools.complete_platforms import (
     compatible_tags,
     complete_platform_filename,
@@ -55,6 +54,7 @@ from pants_powertools.complete_platforms import (
     marker_environment,
 )
 from pants_powertools.platform_lockfiles import LockInputs, LockPlatform, Platform
+from pants_powertools.sandbox import script_files
 from pants_powertools.target_types import (
     PowertoolsArchitectureField,
     PowertoolsCompletePlatformsField,
@@ -120,16 +120,23 @@ class CustomCompletePlatforms:
 
 
 @rule
-async def custom_complete_platforms(request: CustomCompletePlatformsRequest) -> CustomCompletePlatforms:
+async def custom_complete_platforms(
+    request: CustomCompletePlatformsRequest,
+) -> CustomCompletePlatforms:
     wrapped = await Get(
         WrappedTarget,
         WrappedTargetRequest(request.address, description_of_origin="<complete_platforms>"),
     )
     tgt = wrapped.target
-    if not tgt.has_field(PowertoolsCompletePlatformsField) or not tgt[PowertoolsCompletePlatformsField].value:
+    if (
+        not tgt.has_field(PowertoolsCompletePlatformsField)
+        or not tgt[PowertoolsCompletePlatformsField].value
+    ):
         return CustomCompletePlatforms(())
     file_targets = await Get(
-        Targets, UnparsedAddressInputs, tgt[PowertoolsCompletePlatformsField].to_unparsed_address_inputs()
+        Targets,
+        UnparsedAddressInputs,
+        tgt[PowertoolsCompletePlatformsField].to_unparsed_address_inputs(),
     )
     paths = []
     for file_tgt in file_targets:
@@ -337,7 +344,9 @@ async def setup_lambda_platform_lockfiles(
 
 
 @rule
-def wrap_lambda_platform_lockfile(request: GenerateLambdaPlatformLockfile) -> WrappedGenerateLockfile:
+def wrap_lambda_platform_lockfile(
+    request: GenerateLambdaPlatformLockfile,
+) -> WrappedGenerateLockfile:
     return WrappedGenerateLockfile(request)
 
 
@@ -471,7 +480,9 @@ async def generate_lambda_platform_lockfile(
     inputs = request.inputs
     resolve_config, platforms_digest = await MultiGet(
         Get(ResolvePexConfig, ResolvePexConfigRequest(inputs.python_resolve)),
-        Get(Digest, CreateDigest(complete_platform_files(inputs.platforms, inputs.custom_platforms))),
+        Get(
+            Digest, CreateDigest(complete_platform_files(inputs.platforms, inputs.custom_platforms))
+        ),
     )
     platforms = _lock_platforms(inputs)
     result = await Get(
@@ -489,7 +500,9 @@ async def generate_lambda_platform_lockfile(
     )
     if result.exit_code != 0:
         raise LambdaPlatformLockError(
-            await _explain_failure(request, platforms, result, resolve_config, platforms_digest, python_setup)
+            await _explain_failure(
+                request, platforms, result, resolve_config, platforms_digest, python_setup
+            )
         )
     lock_contents, universal_contents = await MultiGet(
         Get(DigestContents, Digest, result.output_digest),
@@ -508,7 +521,9 @@ async def generate_lambda_platform_lockfile(
     )
     warning = platform_lockfiles.yanked_warning(
         request.lockfile_dest,
-        platform_lockfiles.yanked_pins(lock_text, platform_lockfiles.parse_index_lookup(lookup.json_text)),
+        platform_lockfiles.yanked_pins(
+            lock_text, platform_lockfiles.parse_index_lookup(lookup.json_text)
+        ),
     )
     if warning:
         logger.warning(warning)
@@ -560,12 +575,12 @@ async def _explain_failure(
         # output, attributed to the platform its pip run names when it names one.
         output = _output(result)
         failures = [platform_lockfiles.PlatformFailure(_platform_in(output, platforms), output)]
-    projects = sorted(
-        {f.pip_failure.project for f in failures if f.pip_failure is not None}
-    )
+    projects = sorted({f.pip_failure.project for f in failures if f.pip_failure is not None})
     index: Dict[str, platform_lockfiles.IndexFiles] = {}
     if projects:
-        lookup = await Get(IndexLookup, IndexLookupRequest(tuple(resolve_config.indexes), tuple(projects)))
+        lookup = await Get(
+            IndexLookup, IndexLookupRequest(tuple(resolve_config.indexes), tuple(projects))
+        )
         index = platform_lockfiles.parse_index_lookup(lookup.json_text)
     return platform_lockfiles.explain_lock_failures(
         inputs.python_resolve,

@@ -15,7 +15,6 @@ from textwrap import dedent
 from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 
 import pytest
-
 from pants.core.goals.generate_lockfiles import GenerateLockfileResult, UserGenerateLockfiles
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
@@ -25,6 +24,8 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from pants_powertools import platform_lockfiles
 from pants_powertools.complete_platforms import complete_platform_json
+from pants_powertools.goals.package import PowertoolsFunctionFieldSet
+from pants_powertools.layering import canonicalize_name
 from pants_powertools.lockfile_rules import (
     AllLambdaLockNeeds,
     GenerateLambdaPlatformLockfile,
@@ -32,8 +33,6 @@ from pants_powertools.lockfile_rules import (
     LambdaPlatformLockError,
     RequestedLambdaPlatformResolveNames,
 )
-from pants_powertools.goals.package import PowertoolsFunctionFieldSet
-from pants_powertools.layering import canonicalize_name
 from pants_powertools.platform_lockfiles import LockInputs
 from pants_powertools.rule_runner_support import make_rule_runner
 
@@ -95,7 +94,9 @@ def _directory(resolve: str) -> str:
     return resolve.replace("-", "_")
 
 
-def _package_dir(resolve: str, requirement: str, import_name: str, functions: str) -> Dict[str, str]:
+def _package_dir(
+    resolve: str, requirement: str, import_name: str, functions: str
+) -> Dict[str, str]:
     return {
         f"{_directory(resolve)}/BUILD": dedent(
             f"""\
@@ -419,7 +420,9 @@ def test_sdist_only_requirement_fails_with_an_explanation(rule_runner: RuleRunne
 
 def test_every_failing_platform_is_named_with_its_targets(rule_runner: RuleRunner) -> None:
     message = _lock_error(rule_runner, "lk-multi")
-    assert message.startswith("Could not lock the `lk-multi` resolve for Lambda: 2 of 2 platform(s) failed.")
+    assert message.startswith(
+        "Could not lock the `lk-multi` resolve for Lambda: 2 of 2 platform(s) failed."
+    )
     assert (
         "\npython3.12 arm64 (needed by lk_multi:arm, lk_multi:arm2):\n"
         "  docopt==0.6.2 has no wheel for python3.12 arm64"
@@ -448,7 +451,9 @@ def test_no_such_project_and_no_such_version(rule_runner: RuleRunner) -> None:
 
 def test_one_architecture_wheels_suggest_a_marker_that_locks(rule_runner: RuleRunner) -> None:
     message = _lock_error(rule_runner, "lk-tbb")
-    assert message.startswith("Could not lock the `lk-tbb` resolve for Lambda: 1 of 2 platform(s) failed.")
+    assert message.startswith(
+        "Could not lock the `lk-tbb` resolve for Lambda: 1 of 2 platform(s) failed."
+    )
     assert (
         "python3.12 arm64 (needed by lk_tbb:arm):\n"
         "  tbb==2023.2.0 has no wheel for python3.12 arm64"
@@ -477,7 +482,10 @@ def test_yanked_pin_warns(rule_runner: RuleRunner, caplog: pytest.LogCaptureFixt
     }
     warnings = [r.getMessage() for r in caplog.records if "yanked" in r.getMessage()]
     assert len(warnings) == 1, caplog.records
-    assert "3rdparty/lk-yank.lambda-platforms.lock pins versions that their index has yanked" in warnings[0]
+    assert (
+        "3rdparty/lk-yank.lambda-platforms.lock pins versions that their index has yanked"
+        in warnings[0]
+    )
     assert "attrs==21.1.0: yanked: Installable but not importable on Python 3.4." in warnings[0]
 
 
@@ -507,7 +515,9 @@ def test_resolve_mismatches_are_errors(rule_runner: RuleRunner) -> None:
     rule_runner.write_files(files)
     try:
         with pytest.raises(ExecutionError) as exc_info:
-            rule_runner.request(LockInputs, [LambdaLockNeedsRequest(Address("lk_mixed", target_name="layer"))])
+            rule_runner.request(
+                LockInputs, [LambdaLockNeedsRequest(Address("lk_mixed", target_name="layer"))]
+            )
         message = str(_wrapped(exc_info.value))
         assert message.startswith(
             "lk_mixed:layer uses the `lk-small` resolve (its `resolve` field is unset, so "
@@ -517,7 +527,9 @@ def test_resolve_mismatches_are_errors(rule_runner: RuleRunner) -> None:
         assert 'Set `resolve="lk-numpy"` on lk_mixed:layer' in message
 
         with pytest.raises(ExecutionError) as exc_info:
-            rule_runner.request(LockInputs, [LambdaLockNeedsRequest(Address("lk_mixed", target_name="fn"))])
+            rule_runner.request(
+                LockInputs, [LambdaLockNeedsRequest(Address("lk_mixed", target_name="fn"))]
+            )
         message = str(_wrapped(exc_info.value))
         assert message.startswith(
             "lk_mixed:fn uses the `lk-small` resolve, but\n"
@@ -562,11 +574,7 @@ def test_stale_and_missing_locks_name_the_command(rule_runner: RuleRunner) -> No
 
     # The BUILD file moves on without re-locking.
     rule_runner.write_files(
-        {
-            "lk_small/BUILD": FIXTURES["lk_small/BUILD"].replace(
-                "tomli==2.0.1", "tomli==2.0.2"
-            )
-        }
+        {"lk_small/BUILD": FIXTURES["lk_small/BUILD"].replace("tomli==2.0.1", "tomli==2.0.2")}
     )
     error = _packaging_error(rule_runner, address)
     assert isinstance(error, LambdaPlatformLockError)
@@ -614,7 +622,9 @@ def test_custom_complete_platform_is_locked_and_used(rule_runner: RuleRunner) ->
     custom_name = platform_lockfiles.custom_platform_filename(FIXTURES["lk_custom/cp.json"])
     assert inputs.platforms == ()
     assert [name for name, _ in inputs.platform_digests] == [custom_name]
-    assert list(platform_lockfiles.locked_versions(lock_text)) == ["cp311-cp311-manylinux_2_26_aarch64"]
+    assert list(platform_lockfiles.locked_versions(lock_text)) == [
+        "cp311-cp311-manylinux_2_26_aarch64"
+    ]
     rule_runner.write_files({result.path: lock_text})
 
     address = Address("lk_custom", target_name="fn")

@@ -53,7 +53,10 @@ def test_layer_manifest() -> None:
     assert m["architectures"] == ["x86_64", "arm64"]
     assert m["handler"] is None and m["layers"] == []
     assert (m["sha256"], m["code_sha256"], m["size"], m["unzipped_size"]) == (
-        FACTS.sha256, FACTS.code_sha256, FACTS.size, 1234
+        FACTS.sha256,
+        FACTS.code_sha256,
+        FACTS.size,
+        1234,
     )
     assert list(m["distributions"]) == ["pydantic", "typing-extensions"]
     assert "files" not in m and "source_handler" not in m
@@ -76,7 +79,9 @@ def test_function_manifest_and_json_is_deterministic() -> None:
     assert m["files"] == ["src/orders/config/a.json", "src/orders/config/b.json"]
     assert m["source_handler"] == "orders.app.lambda_handler"
     text = manifest_json(m)
-    assert text == manifest_json(build_manifest("function", "python3.12", ["arm64"], FACTS, **kwargs))
+    assert text == manifest_json(
+        build_manifest("function", "python3.12", ["arm64"], FACTS, **kwargs)
+    )
     assert text.endswith("}\n") and not text.endswith("\n\n")
     assert json.loads(text) == m
     keys = [line.split('"')[1] for line in text.splitlines() if line.startswith('  "')]

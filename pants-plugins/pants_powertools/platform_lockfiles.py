@@ -49,7 +49,11 @@ def python_resolve_of(platform_resolve: str) -> Optional[str]:
 
 def platform_lockfile_path(python_lockfile_path: str) -> str:
     """`3rdparty/python/default.lock` -> `3rdparty/python/default.lambda-platforms.lock`."""
-    stem = python_lockfile_path[:-5] if python_lockfile_path.endswith(".lock") else python_lockfile_path
+    stem = (
+        python_lockfile_path[:-5]
+        if python_lockfile_path.endswith(".lock")
+        else python_lockfile_path
+    )
     return stem + ".lambda-platforms.lock"
 
 
@@ -123,7 +127,9 @@ class LockInputs:
                 )
             platforms.append((runtime, arch))
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in digests.items()):
-            raise LockHeaderError(_wrong_type("complete_platform_sha256", "an object of strings", digests))
+            raise LockHeaderError(
+                _wrong_type("complete_platform_sha256", "an object of strings", digests)
+            )
         return cls(
             python_resolve=python_resolve,
             requirements=tuple(requirements),
@@ -191,7 +197,9 @@ def parse_header(lock_text: str) -> LockInputs:
     if _HEADER_END not in lines[start:]:
         raise LockHeaderError("its metadata header is cut off (no end line)")
     end = start + lines[start:].index(_HEADER_END)
-    body = "\n".join(line[3:] if line.startswith("// ") else line[2:] for line in lines[start + 1 : end])
+    body = "\n".join(
+        line[3:] if line.startswith("// ") else line[2:] for line in lines[start + 1 : end]
+    )
     try:
         data = json.loads(body)
     except ValueError as e:
@@ -235,7 +243,9 @@ def read_lock(lock_text: str, lock_path: str, python_resolve: str) -> LockInputs
             damaged_lock_message(
                 lock_path,
                 python_resolve,
-                "it was generated for the `{}` resolve, not `{}`".format(inputs.python_resolve, python_resolve),
+                "it was generated for the `{}` resolve, not `{}`".format(
+                    inputs.python_resolve, python_resolve
+                ),
             )
         )
     return inputs
@@ -276,7 +286,9 @@ def stale_reasons(locked: LockInputs, needed: LockInputs) -> List[str]:
             + ", ".join("{} {}".format(runtime, arch) for runtime, arch in missing_platforms)
         )
     locked_digests = dict(locked.platform_digests)
-    missing_custom = sorted(name for name, _ in needed.custom_platforms if name not in locked_digests)
+    missing_custom = sorted(
+        name for name, _ in needed.custom_platforms if name not in locked_digests
+    )
     if missing_custom:
         reasons.append("complete_platforms files not in the lock: " + ", ".join(missing_custom))
     changed = sorted(
@@ -289,7 +301,9 @@ def stale_reasons(locked: LockInputs, needed: LockInputs) -> List[str]:
     return reasons
 
 
-def stale_lock_message(target: str, lock_path: str, python_resolve: str, reasons: Sequence[str]) -> str:
+def stale_lock_message(
+    target: str, lock_path: str, python_resolve: str, reasons: Sequence[str]
+) -> str:
     return (
         "The Lambda platform lockfile {lock} cannot build {target}: {reasons}.\n\n"
         "Run `{command}` to regenerate it (and commit it).".format(
@@ -305,7 +319,10 @@ def missing_lock_message(target: str, lock_path: str, python_resolve: str) -> st
     return (
         "{target} needs the Lambda platform lockfile {lock} for the `{resolve}` resolve, but it "
         "does not exist.\n\nRun `{command}` to generate it (and commit it).".format(
-            target=target, lock=lock_path, resolve=python_resolve, command=generate_command(python_resolve)
+            target=target,
+            lock=lock_path,
+            resolve=python_resolve,
+            command=generate_command(python_resolve),
         )
     )
 
@@ -537,7 +554,11 @@ def explain_platform_failure(
         if not matching:
             near = nearest_versions(pinned, wheels) if pinned else _sorted_versions(wheels)[-4:]
             newest = _sorted_versions(wheels)[-1:] if wheels else []
-            what = "no version {}".format(pinned) if pinned else "no version matching `{}`".format(specifier)
+            what = (
+                "no version {}".format(pinned)
+                if pinned
+                else "no version matching `{}`".format(specifier)
+            )
             return (
                 "{req}: {project} has {what} on {index}. Nearest versions there: {near}{newest}. "
                 "Fix the version in your requirements.".format(
@@ -546,17 +567,26 @@ def explain_platform_failure(
                     what=what,
                     index=index_name,
                     near=", ".join(near) or "none",
-                    newest=" (newest: {})".format(newest[0]) if newest and newest[0] not in near else "",
+                    newest=" (newest: {})".format(newest[0])
+                    if newest and newest[0] not in near
+                    else "",
                 )
             )
         return _no_wheel_message(
-            req, project, platform, all_platforms, {v: wheels[v] for v in matching}, wheels,
+            req,
+            project,
+            platform,
+            all_platforms,
+            {v: wheels[v] for v in matching},
+            wheels,
             top_level_requirements,
         )
 
     # The index could not be asked: say what pip's text allows, without guessing the cause.
     if failure.versions:
-        shown = nearest_versions(pinned, failure.versions) if pinned else list(failure.versions)[-4:]
+        shown = (
+            nearest_versions(pinned, failure.versions) if pinned else list(failure.versions)[-4:]
+        )
         newest = _sorted_versions(failure.versions)[-1:]
         detail = (
             "pip found versions with a wheel for it ({}{}), but {} (it does not exist, or has no "
@@ -567,7 +597,11 @@ def explain_platform_failure(
             )
         )
     else:
-        detail = "{} does not exist on the index, or none of its versions has a wheel for it".format(project)
+        detail = (
+            "{} does not exist on the index, or none of its versions has a wheel for it".format(
+                project
+            )
+        )
     return (
         "{req} cannot be locked for {where}: {detail}.\n"
         "To fix it: check the requirement's name and version; pin a version with a wheel for "
@@ -601,7 +635,7 @@ def _no_wheel_message(
         marker = (
             'platform_machine == "{}"'.format(served_machines[0])
             if len(served_machines) == 1
-            else "platform_machine in \"{}\"".format(" ".join(served_machines))
+            else 'platform_machine in "{}"'.format(" ".join(served_machines))
         )
         own = any(
             canonicalize_name(re.split(r"[<>=!~;\[ (@]", r, 1)[0]) == project
@@ -632,7 +666,9 @@ def _no_wheel_message(
     return (
         "{req} has no wheel for {where}: {has} (Lambda needs wheels: there is no compiler "
         "there, and source distributions are not built for a foreign platform).\n"
-        "To fix it: {fixes}.".format(req=req, where=platform.label, has=has, fixes="; or ".join(fixes))
+        "To fix it: {fixes}.".format(
+            req=req, where=platform.label, has=has, fixes="; or ".join(fixes)
+        )
     )
 
 
@@ -702,7 +738,9 @@ def locked_pins(lock_text: str) -> Dict[str, Tuple[str, Tuple[str, ...]]]:
     for locked_resolve in data.get("locked_resolves", []):
         for req in locked_resolve.get("locked_requirements", []):
             project = canonicalize_name(req["project_name"])
-            files = tuple(str(a.get("url", "")).rsplit("/", 1)[-1] for a in req.get("artifacts", []))
+            files = tuple(
+                str(a.get("url", "")).rsplit("/", 1)[-1] for a in req.get("artifacts", [])
+            )
             previous = pins.get(project, (req["version"], ()))[1]
             pins[project] = (req["version"], tuple(sorted(set(previous + files))))
     return pins
@@ -765,9 +803,14 @@ def resolve_mismatch_message(
     others: Sequence[Tuple[str, str, str]],
 ) -> str:
     """`others`: (relation, address, resolve), e.g. ("dependency", "3rdparty:reqs#x", "lambda")."""
-    unset = " (its `resolve` field is unset, so [python].default_resolve applies)" if resolve_is_default else ""
+    unset = (
+        " (its `resolve` field is unset, so [python].default_resolve applies)"
+        if resolve_is_default
+        else ""
+    )
     lines = "\n".join(
-        "  its {} {} uses the `{}` resolve".format(relation, address, other) for relation, address, other in others
+        "  its {} {} uses the `{}` resolve".format(relation, address, other)
+        for relation, address, other in others
     )
     other_resolves = sorted({other for _, _, other in others})
     suggestion = " or ".join('`resolve="{}"`'.format(r) for r in other_resolves)

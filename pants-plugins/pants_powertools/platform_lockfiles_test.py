@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from pants_powertools.sandbox import index_lookup
 from pants_powertools.complete_platforms import compatible_tags
 from pants_powertools.platform_lockfiles import (
     IndexFiles,
@@ -16,23 +15,24 @@ from pants_powertools.platform_lockfiles import (
     explain_lock_failures,
     explain_platform_failure,
     generate_command,
+    locked_versions,
     nearest_versions,
+    parse_header,
     parse_index_lookup,
     parse_pip_failure,
-    read_lock,
-    resolve_mismatch_message,
-    yanked_pins,
-    yanked_warning,
-    locked_versions,
-    parse_header,
     platform_lockfile_path,
     platform_resolve_name,
     python_resolve_of,
+    read_lock,
+    resolve_mismatch_message,
     stale_lock_message,
     stale_reasons,
     strip_header,
     version_differences,
+    yanked_pins,
+    yanked_warning,
 )
+from pants_powertools.sandbox import index_lookup
 
 
 def _lock(versions_by_platform: dict) -> str:
@@ -64,7 +64,10 @@ def test_names_and_paths() -> None:
     assert platform_resolve_name("python-default") == "python-default-lambda-platforms"
     assert python_resolve_of("python-default-lambda-platforms") == "python-default"
     assert python_resolve_of("python-default") is None
-    assert platform_lockfile_path("3rdparty/python/default.lock") == "3rdparty/python/default.lambda-platforms.lock"
+    assert (
+        platform_lockfile_path("3rdparty/python/default.lock")
+        == "3rdparty/python/default.lambda-platforms.lock"
+    )
     assert generate_command("x") == "pants generate-lockfiles --resolve=x-lambda-platforms"
 
 
@@ -79,15 +82,25 @@ def test_header_round_trips_and_strips() -> None:
 
 def test_stale_reasons() -> None:
     assert stale_reasons(INPUTS, INPUTS) == []
-    subset = LockInputs.create("python-default", ["a[x]==1"], [("python3.12", "arm64")], {"python3.12-arm64.json": "bb"})
+    subset = LockInputs.create(
+        "python-default", ["a[x]==1"], [("python3.12", "arm64")], {"python3.12-arm64.json": "bb"}
+    )
     assert stale_reasons(INPUTS, subset) == []
-    changed = LockInputs.create("python-default", ["a[x]==1", "b==3"], [("python3.12", "x86_64")], {})
+    changed = LockInputs.create(
+        "python-default", ["a[x]==1", "b==3"], [("python3.12", "x86_64")], {}
+    )
     assert stale_reasons(INPUTS, changed) == ["requirements not in the lock: b==3"]
     new_platform = LockInputs.create("python-default", ["b==2"], [("python3.11", "arm64")], {})
     assert stale_reasons(INPUTS, new_platform) == ["platforms not in the lock: python3.11 arm64"]
-    new_digest = LockInputs.create("python-default", [], [("python3.12", "arm64")], {"python3.12-arm64.json": "cc"})
-    assert stale_reasons(INPUTS, new_digest) == ["complete platforms changed since locking: python3.12-arm64.json"]
-    message = stale_lock_message("src/a:fn", "x.lock", "python-default", ["requirements not in the lock: b==3"])
+    new_digest = LockInputs.create(
+        "python-default", [], [("python3.12", "arm64")], {"python3.12-arm64.json": "cc"}
+    )
+    assert stale_reasons(INPUTS, new_digest) == [
+        "complete platforms changed since locking: python3.12-arm64.json"
+    ]
+    message = stale_lock_message(
+        "src/a:fn", "x.lock", "python-default", ["requirements not in the lock: b==3"]
+    )
     assert "src/a:fn" in message and "b==3" in message
     assert "pants generate-lockfiles --resolve=python-default-lambda-platforms" in message
 
@@ -95,7 +108,9 @@ def test_stale_reasons() -> None:
 def test_version_differences() -> None:
     platform = _lock({"cp311-cp311-manylinux_2_26_x86_64": {"numpy": "2.2.6", "Six": "1.17.0"}})
     universal = _lock({"resolve": {"numpy": "2.3.4", "six": "1.17.0"}})
-    assert locked_versions(platform) == {"cp311-cp311-manylinux_2_26_x86_64": {"numpy": "2.2.6", "six": "1.17.0"}}
+    assert locked_versions(platform) == {
+        "cp311-cp311-manylinux_2_26_x86_64": {"numpy": "2.2.6", "six": "1.17.0"}
+    }
     assert version_differences(platform, universal) == [
         ("numpy", "cp311-cp311-manylinux_2_26_x86_64", "2.2.6", "2.3.4")
     ]
@@ -148,7 +163,9 @@ REQUIRES_PYTHON_OUTPUT = _PIP.format(
 
 def _platform(runtime: str, arch: str) -> LockPlatform:
     return LockPlatform(
-        f"{runtime} {arch}", frozenset(compatible_tags(runtime, arch)), "aarch64" if arch == "arm64" else arch
+        f"{runtime} {arch}",
+        frozenset(compatible_tags(runtime, arch)),
+        "aarch64" if arch == "arm64" else arch,
     )
 
 
@@ -159,7 +176,10 @@ PY39 = _platform("python3.9", "x86_64")
 PYPI = "https://pypi.org/simple/"
 TOMLI_INDEX = IndexFiles(
     True,
-    tuple((f"tomli-{v}-py3-none-any.whl", None) for v in ("1.2.3", "2.0.0", "2.0.1", "2.0.2", "2.1.0", "2.5.0"))
+    tuple(
+        (f"tomli-{v}-py3-none-any.whl", None)
+        for v in ("1.2.3", "2.0.0", "2.0.1", "2.0.2", "2.1.0", "2.5.0")
+    )
     + (("tomli-2.0.1.tar.gz", None),),
     PYPI,
 )
@@ -172,14 +192,20 @@ TBB_INDEX = IndexFiles(
     ),
     PYPI,
 )
-DOCOPT_INDEX = IndexFiles(True, (("docopt-0.6.2.tar.gz", None), ("docopt-0.6.1.tar.gz", None)), PYPI)
+DOCOPT_INDEX = IndexFiles(
+    True, (("docopt-0.6.2.tar.gz", None), ("docopt-0.6.1.tar.gz", None)), PYPI
+)
 
 
 def test_parse_pip_failure() -> None:
     failure = parse_pip_failure(NO_VERSION_OUTPUT)
     assert failure is not None
     assert failure.requirement == "tomli==2.0.99" and failure.project == "tomli"
-    assert failure.versions is not None and failure.versions[-1] == "2.5.0" and len(failure.versions) == 32
+    assert (
+        failure.versions is not None
+        and failure.versions[-1] == "2.5.0"
+        and len(failure.versions) == 32
+    )
     assert failure.platform_tag == "cp312-cp312-manylinux_2_34_x86_64"
 
     failure = parse_pip_failure(ARM_ONLY_X86_OUTPUT)
@@ -218,7 +244,10 @@ def test_no_such_version_names_the_nearest() -> None:
         "tomli==2.0.99: tomli has no version 2.0.99 on https://pypi.org/simple. Nearest versions "
         "there: 2.0.1, 2.0.2, 2.1.0, 2.5.0. Fix the version in your requirements."
     )
-    assert nearest_versions("2.0.99", ["2.5.0", "2.0.2", "1.0", "2.1.0", "2.0.1"], 1) == ["2.0.2", "2.1.0"]
+    assert nearest_versions("2.0.99", ["2.5.0", "2.0.2", "1.0", "2.1.0", "2.0.1"], 1) == [
+        "2.0.2",
+        "2.1.0",
+    ]
     ranged = explain_platform_failure(
         parse_pip_failure("ERROR: No matching distribution found for tomli>=9\n"), X86, [X86], TOMLI_INDEX  # type: ignore[arg-type]
     )
@@ -288,19 +317,29 @@ def test_without_the_index_pip_text_is_not_over_interpreted() -> None:
     failure = parse_pip_failure(SDIST_ONLY_OUTPUT)
     assert failure is not None
     message = explain_platform_failure(failure, X86, [X86], IndexFiles(None))
-    assert "docopt does not exist on the index, or none of its versions has a wheel for it" in message
+    assert (
+        "docopt does not exist on the index, or none of its versions has a wheel for it" in message
+    )
 
 
 def test_every_failing_platform_is_named_with_its_targets() -> None:
     message = explain_lock_failures(
         "lambda",
-        [PlatformFailure(X86, SDIST_ONLY_OUTPUT), PlatformFailure(ARM, "pex: something else broke\n")],
+        [
+            PlatformFailure(X86, SDIST_ONLY_OUTPUT),
+            PlatformFailure(ARM, "pex: something else broke\n"),
+        ],
         [X86, ARM, PY39],
         {"docopt": DOCOPT_INDEX},
         {"python3.12 x86_64": ["src/b:fn", "src/a:fn"], "python3.12 arm64": ["src:layer"]},
     )
-    assert message.startswith("Could not lock the `lambda` resolve for Lambda: 2 of 3 platform(s) failed.\n\n")
-    assert "\npython3.12 x86_64 (needed by src/a:fn, src/b:fn):\n  docopt==0.6.2 has no wheel" in message
+    assert message.startswith(
+        "Could not lock the `lambda` resolve for Lambda: 2 of 3 platform(s) failed.\n\n"
+    )
+    assert (
+        "\npython3.12 x86_64 (needed by src/a:fn, src/b:fn):\n  docopt==0.6.2 has no wheel"
+        in message
+    )
     # Output that is not pip's "no matching distribution" is shown as it is.
     assert "\npython3.12 arm64 (needed by src:layer):\n  pex: something else broke" in message
     assert "python3.9" not in message
@@ -322,7 +361,11 @@ def _pex_lock(name: str, version: str, files: list) -> str:
                             "project_name": name,
                             "version": version,
                             "artifacts": [
-                                {"url": "https://files.example/" + f, "algorithm": "sha256", "hash": "0"}
+                                {
+                                    "url": "https://files.example/" + f,
+                                    "algorithm": "sha256",
+                                    "hash": "0",
+                                }
                                 for f in files
                             ],
                         }
@@ -348,7 +391,10 @@ INDEX_LOOKUP_OUTPUT = json.dumps(
                     {"filename": "requests-2.32.3-py3-none-any.whl", "yanked": None},
                 ],
             },
-            "tomli": {"found": True, "files": [{"filename": "tomli-2.0.1-py3-none-any.whl", "yanked": ""}]},
+            "tomli": {
+                "found": True,
+                "files": [{"filename": "tomli-2.0.1-py3-none-any.whl", "yanked": ""}],
+            },
         },
     }
 )
@@ -360,13 +406,21 @@ def test_yanked_pins_warn_with_the_reason() -> None:
     assert yanked_pins(lock, index) == [
         ("requests", "2.32.0", "Yanked due to conflicts with CVE-2024-35195 mitigation")
     ]
-    assert yanked_pins(_pex_lock("requests", "2.32.3", ["requests-2.32.3-py3-none-any.whl"]), index) == []
+    assert (
+        yanked_pins(_pex_lock("requests", "2.32.3", ["requests-2.32.3-py3-none-any.whl"]), index)
+        == []
+    )
     no_reason = yanked_pins(_pex_lock("tomli", "2.0.1", ["tomli-2.0.1-py3-none-any.whl"]), index)
     assert no_reason == [("tomli", "2.0.1", "")]
-    warning = yanked_warning("3rdparty/x.lambda-platforms.lock", yanked_pins(lock, index) + no_reason)
+    warning = yanked_warning(
+        "3rdparty/x.lambda-platforms.lock", yanked_pins(lock, index) + no_reason
+    )
     assert warning is not None
     assert "3rdparty/x.lambda-platforms.lock pins versions that their index has yanked" in warning
-    assert "  requests==2.32.0: yanked: Yanked due to conflicts with CVE-2024-35195 mitigation" in warning
+    assert (
+        "  requests==2.32.0: yanked: Yanked due to conflicts with CVE-2024-35195 mitigation"
+        in warning
+    )
     assert "  tomli==2.0.1: yanked (no reason given)" in warning
     assert yanked_warning("x.lock", []) is None
     # An index that could not be asked: no warning, no crash.
@@ -418,7 +472,10 @@ def _damage(old: str, new: str) -> str:
             "\n".join(GOOD_LOCK.splitlines()[:9]),
             "its metadata header is cut off (no end line)",
         ),
-        (_damage('//   "python_resolve"', '//   python_resolve'), "its metadata header is not valid JSON"),
+        (
+            _damage('//   "python_resolve"', "//   python_resolve"),
+            "its metadata header is not valid JSON",
+        ),
         (
             _damage('"platforms": [', '"platforms": "python3.12-arm64", "x": ['),
             'its metadata header field `platforms` should be a list, but is "python3.12-arm64"',
@@ -455,7 +512,9 @@ def test_damaged_locks_name_the_damage_the_file_and_the_command(text: str, reaso
     with pytest.raises(LockHeaderError) as exc_info:
         read_lock(text, "3rdparty/py.lambda-platforms.lock", "python-default")
     message = str(exc_info.value)
-    assert message.startswith("The Lambda platform lockfile 3rdparty/py.lambda-platforms.lock is damaged: " + reason)
+    assert message.startswith(
+        "The Lambda platform lockfile 3rdparty/py.lambda-platforms.lock is damaged: " + reason
+    )
     assert message.endswith(
         "Run `pants generate-lockfiles --resolve=python-default-lambda-platforms` to regenerate it (and commit it)."
     )
@@ -463,7 +522,9 @@ def test_damaged_locks_name_the_damage_the_file_and_the_command(text: str, reaso
 
 def test_read_lock() -> None:
     assert read_lock(GOOD_LOCK, "x.lock", "python-default") == INPUTS
-    with pytest.raises(LockHeaderError, match="generated for the `python-default` resolve, not `other`"):
+    with pytest.raises(
+        LockHeaderError, match="generated for the `python-default` resolve, not `other`"
+    ):
         read_lock(GOOD_LOCK, "x.lock", "other")
 
 

@@ -287,7 +287,9 @@ class _ImportFinder(ast.NodeVisitor):
         name = (
             func.attr
             if isinstance(func, ast.Attribute)
-            else func.id if isinstance(func, ast.Name) else None
+            else func.id
+            if isinstance(func, ast.Name)
+            else None
         )
         if name in _CALL_TRIGGERS:
             self.calls.append((f"{name}()", node.lineno, "call"))

@@ -34,7 +34,8 @@ POWERTOOLS_VERSION = "3.37.0"
 
 # The extras lines of aws-lambda-powertools 3.37.0's METADATA (abridged) plus the oddities the
 # parser must cope with: reversed markers, `or`, non-normalized names, a non-extra marker.
-METADATA = textwrap.dedent("""\
+METADATA = textwrap.dedent(
+    """\
     Metadata-Version: 2.5
     Name: aws_lambda_powertools
     Version: 3.37.0
@@ -65,7 +66,8 @@ METADATA = textwrap.dedent("""\
     Description-Content-Type: text/markdown
 
     Requires-Dist: not-a-header; extra == 'tracer'
-    """)
+    """
+)
 
 LAMBDA_RUNTIME = (
     "boto3",
@@ -111,7 +113,8 @@ def test_extras_requirements_without_extras() -> None:
 
 
 def test_powertools_imports_resolves_root_reexports_and_forms() -> None:
-    source = textwrap.dedent("""\
+    source = textwrap.dedent(
+        """\
         import json
         import aws_lambda_powertools
         import aws_lambda_powertools.utilities.parser as parser_mod, os
@@ -123,7 +126,8 @@ def test_powertools_imports_resolves_root_reexports_and_forms() -> None:
         from aws_lambda_powertools.utilities.parser import *
         from . import aws_lambda_powertools as relative
         from aws_lambda_powertools_extra import something
-        """)
+        """
+    )
     assert powertools_imports(source, "app.py") == [
         ("aws_lambda_powertools", 2, "import"),
         ("aws_lambda_powertools.utilities.parser", 3, "import"),
@@ -137,13 +141,15 @@ def test_powertools_imports_resolves_root_reexports_and_forms() -> None:
 
 
 def test_powertools_imports_follows_attributes_of_imported_names() -> None:
-    source = textwrap.dedent("""\
+    source = textwrap.dedent(
+        """\
         def handler(event, context):
             return pt.Tracer().capture_lambda_handler, utilities.parser.parse
 
         import aws_lambda_powertools as pt
         from aws_lambda_powertools import utilities
-        """)
+        """
+    )
     assert powertools_imports(source, "app.py") == [
         ("aws_lambda_powertools.Tracer", 2, "attribute"),
         ("aws_lambda_powertools.utilities.parser.parse", 2, "attribute"),
@@ -153,7 +159,8 @@ def test_powertools_imports_follows_attributes_of_imported_names() -> None:
 
 
 def test_powertools_imports_marks_type_checking_imports() -> None:
-    source = textwrap.dedent("""\
+    source = textwrap.dedent(
+        """\
         import typing
         from typing import TYPE_CHECKING
         if TYPE_CHECKING:
@@ -163,7 +170,8 @@ def test_powertools_imports_marks_type_checking_imports() -> None:
         else:
             from aws_lambda_powertools import Logger
         x: v.Thing
-        """)
+        """
+    )
     assert powertools_imports(source, "app.py") == [
         ("aws_lambda_powertools.utilities.parser.BaseModel", 4, "type-checking"),
         ("aws_lambda_powertools.utilities.validation", 6, "type-checking"),
@@ -172,7 +180,8 @@ def test_powertools_imports_marks_type_checking_imports() -> None:
 
 
 def test_powertools_imports_detects_lazy_import_triggers() -> None:
-    source = textwrap.dedent("""\
+    source = textwrap.dedent(
+        """\
         from aws_lambda_powertools.event_handler import APIGatewayRestResolver
         from aws_lambda_powertools.utilities.kafka import SchemaConfig
 
@@ -183,7 +192,8 @@ def test_powertools_imports_detects_lazy_import_triggers() -> None:
         other = APIGatewayRestResolver(enable_validation=False)
         app.enable_swagger(path="/swagger")
         config = SchemaConfig(value_schema_type="AVRO", value_schema="{}", key_schema_type="JSON")
-        """)
+        """
+    )
     assert powertools_imports(source, "app.py") == [
         ("aws_lambda_powertools.event_handler.APIGatewayRestResolver", 1, "from"),
         ("aws_lambda_powertools.utilities.kafka.SchemaConfig", 2, "from"),
@@ -200,7 +210,8 @@ def test_powertools_imports_ignores_triggers_in_files_without_powertools() -> No
 
 def test_powertools_imports_falls_back_to_tokens_on_unparsable_source() -> None:
     # `print "x"` is a SyntaxError on every Python 3; the token scan still finds everything.
-    source = textwrap.dedent("""\
+    source = textwrap.dedent(
+        """\
         import os, aws_lambda_powertools.utilities.validation as v
         from aws_lambda_powertools import (Logger,
             Tracer as T)
@@ -209,7 +220,8 @@ def test_powertools_imports_falls_back_to_tokens_on_unparsable_source() -> None:
         SchemaConfig(key_schema_type="PROTOBUF", key_schema=x)
         app.enable_swagger()
         print "unparsable"
-        """)
+        """
+    )
     assert powertools_imports(source, "app.py") == [
         ("aws_lambda_powertools.utilities.validation", 1, "import"),
         ("aws_lambda_powertools.Logger", 2, "from"),
@@ -326,7 +338,8 @@ def test_check_extras_partially_present_extra_still_fails() -> None:
 
 
 def test_check_extras_passes_for_features_without_extras() -> None:
-    source = textwrap.dedent("""\
+    source = textwrap.dedent(
+        """\
         from typing import TYPE_CHECKING
         from aws_lambda_powertools import Logger, Metrics
         from aws_lambda_powertools.event_handler import APIGatewayRestResolver
@@ -335,7 +348,8 @@ def test_check_extras_passes_for_features_without_extras() -> None:
         if TYPE_CHECKING:
             from aws_lambda_powertools.utilities.parser import BaseModel
         app = APIGatewayRestResolver(enable_validation=False)
-        """)
+        """
+    )
     # boto3 for `parameters` comes from the Lambda runtime, which the caller passes.
     check_extras({"app.py": source}, METADATA, BASE + LAMBDA_RUNTIME, "t")
     with pytest.raises(
@@ -347,12 +361,14 @@ def test_check_extras_passes_for_features_without_extras() -> None:
 def test_check_extras_reports_each_file_and_extra_once_and_merges_the_fix() -> None:
     files = {
         "src/b.py": "from aws_lambda_powertools.utilities.validation import validate\n",
-        "src/a.py": textwrap.dedent("""\
+        "src/a.py": textwrap.dedent(
+            """\
             from aws_lambda_powertools import Tracer
             from aws_lambda_powertools.utilities.parser import parse
             from aws_lambda_powertools.utilities.parser.models import SqsModel
             tracer = Tracer()
-            """),
+            """
+        ),
     }
     with pytest.raises(MissingPowertoolsExtraError) as error:
         check_extras(files, METADATA, BASE, "src:fn", declared_extras=["Aws_SDK"])
@@ -384,12 +400,14 @@ AVRO_SCHEMA = '{"type": "record", "name": "R", "fields": [{"name": "a", "type": 
 
 def _kafka_probe(side: str, schema_type: str, schema: str) -> str:
     """Code that reaches the deserializer the way `kafka_consumer` does on the first record."""
-    return textwrap.dedent(f"""\
+    return textwrap.dedent(
+        f"""\
         from aws_lambda_powertools.utilities.kafka import SchemaConfig
         from aws_lambda_powertools.utilities.kafka.deserializer.deserializer import get_deserializer
         config = SchemaConfig({side}_schema_type={schema_type!r}, {side}_schema={schema})
         get_deserializer(config.{side}_schema_type, config.{side}_schema, None)
-        """)
+        """
+    )
 
 
 _REST = "from aws_lambda_powertools.event_handler import APIGatewayRestResolver\n"
@@ -435,7 +453,8 @@ PROBES: Dict[str, str] = {
 }
 
 # Features that must work with no extra at all, and that the check must leave alone.
-NO_EXTRA_PROBE = textwrap.dedent("""\
+NO_EXTRA_PROBE = textwrap.dedent(
+    """\
     from aws_lambda_powertools import Logger, Metrics, single_metric
     from aws_lambda_powertools.event_handler import APIGatewayRestResolver
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
@@ -450,7 +469,8 @@ NO_EXTRA_PROBE = textwrap.dedent("""\
     metrics = Metrics(namespace="probe")
     app = APIGatewayRestResolver(enable_validation=False)
     config = SchemaConfig(value_schema_type="JSON")
-    """)
+    """
+)
 
 
 def _probe(rule: ExtraRule) -> str:
@@ -475,7 +495,8 @@ def test_every_probe_is_a_table_row() -> None:
 
 # Runs in a venv: each snippet in a forked child, so one probe's imports cannot help another.
 # The package root, which needs no extra (proven by NO_EXTRA_PROBE), is imported once up front.
-_RUNNER = textwrap.dedent("""\
+_RUNNER = textwrap.dedent(
+    """\
     import json, os, sys, traceback
     import aws_lambda_powertools
     results = []
@@ -504,7 +525,8 @@ _RUNNER = textwrap.dedent("""\
         _, status = os.waitpid(pid, 0)
         results.append([os.waitstatus_to_exitcode(status), b"".join(chunks).decode()])
     json.dump(results, sys.stdout)
-    """)
+    """
+)
 
 _INSTALLED = (
     "import importlib.metadata as m, json, sys\n"

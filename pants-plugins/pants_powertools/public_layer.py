@@ -48,7 +48,9 @@ def powertools_closure(
         return set()
     closure: Set[str] = set()
     pending: Dict[str, Tuple[str, ...]] = {
-        POWERTOOLS_DISTRIBUTION: parse_metadata(metadata[POWERTOOLS_DISTRIBUTION]).provide_extra_all()
+        POWERTOOLS_DISTRIBUTION: parse_metadata(
+            metadata[POWERTOOLS_DISTRIBUTION]
+        ).provide_extra_all()
     }
     while pending:
         name, extras = pending.popitem()
@@ -60,6 +62,10 @@ def powertools_closure(
             if req is None:
                 continue
             dep = canonicalize_name(req.name)
-            if dep in metadata and dep not in closure and marker_applies(req, marker_environment, extras):
+            if (
+                dep in metadata
+                and dep not in closure
+                and marker_applies(req, marker_environment, extras)
+            ):
                 pending[dep] = tuple(sorted(req.extras))
     return closure

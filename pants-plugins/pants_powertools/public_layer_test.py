@@ -48,10 +48,19 @@ def test_closure_follows_every_extra_and_transitive_deps() -> None:
     }
     closure = powertools_closure(metadata, marker_environment("python3.12", "x86_64"))
     assert closure == {
-        "aws-lambda-powertools", "jmespath", "typing-extensions", "pydantic", "pydantic-core",
-        "aws-xray-sdk", "wrapt", "botocore",
+        "aws-lambda-powertools",
+        "jmespath",
+        "typing-extensions",
+        "pydantic",
+        "pydantic-core",
+        "aws-xray-sdk",
+        "wrapt",
+        "botocore",
     }
 
 
 def test_no_powertools_no_closure() -> None:
-    assert powertools_closure({"six": "Name: six\n"}, marker_environment("python3.12", "arm64")) == set()
+    assert (
+        powertools_closure({"six": "Name: six\n"}, marker_environment("python3.12", "arm64"))
+        == set()
+    )

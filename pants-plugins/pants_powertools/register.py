@@ -13,8 +13,8 @@ from pants.engine.target import Target
 from pants.engine.unions import UnionRule
 
 from pants_powertools import layer_inference, lockfile_rules
-from pants_powertools.goals import check, package
 from pants_powertools import target_types as target_types_module
+from pants_powertools.goals import check, package
 from pants_powertools.subsystem import PowertoolsSubsystem
 from pants_powertools.util_rules import (
     artifacts,

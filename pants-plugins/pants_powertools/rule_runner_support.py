@@ -134,6 +134,6 @@ def make_rule_runner(
     )
     runner.set_options(
         [*options(resolves, default_resolve, source_roots), *extra_options],
-        env_inherit={"PATH", "PYENV_ROOT", "HOME"}
+        env_inherit={"PATH", "PYENV_ROOT", "HOME"},
     )
     return runner

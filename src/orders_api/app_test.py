@@ -88,7 +88,10 @@ def test_get_unknown_order_returns_404(lambda_context):
     response = app.lambda_handler(load_event("get_order_not_found.json"), lambda_context)
 
     assert response["statusCode"] == 404
-    assert json.loads(response["body"]) == {"statusCode": 404, "message": "Order ord-missing not found"}
+    assert json.loads(response["body"]) == {
+        "statusCode": 404,
+        "message": "Order ord-missing not found",
+    }
 
 
 def test_list_orders_for_customer(lambda_context):

@@ -117,7 +117,9 @@ def test_partial_batch_failure_reports_only_bad_records(lambda_context, log_line
 
 def test_entire_batch_failure_raises_so_lambda_retries_it(lambda_context):
     event = load_event("order_placed_batch.json")
-    event["Records"] = [r for r in event["Records"] if r["messageId"] in {MALFORMED_JSON, UNKNOWN_SKU}]
+    event["Records"] = [
+        r for r in event["Records"] if r["messageId"] in {MALFORMED_JSON, UNKNOWN_SKU}
+    ]
 
     with pytest.raises(BatchProcessingError):
         app.lambda_handler(event, lambda_context)

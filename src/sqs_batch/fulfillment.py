@@ -14,7 +14,9 @@ def reserve_stock(order: OrderPlaced) -> dict[str, int]:
     """Returns the quantity reserved per SKU, or raises if any SKU is unknown."""
     unknown = sorted({line.sku for line in order.lines} - KNOWN_SKUS)
     if unknown:
-        raise UnknownSkuError(f"Order {order.order_id} references unknown SKUs: {', '.join(unknown)}")
+        raise UnknownSkuError(
+            f"Order {order.order_id} references unknown SKUs: {', '.join(unknown)}"
+        )
 
     reserved: dict[str, int] = {}
     for line in order.lines:

@@ -208,10 +208,7 @@ async def prepare_runtime_stand_in(request: RuntimeStandInRequest) -> RuntimeSta
     script = await Get(
         Digest,
         CreateDigest(
-            [
-                FileContent(f"{_DIR}/{name}", data)
-                for name, data in script_files("import_check.py")
-            ]
+            [FileContent(f"{_DIR}/{name}", data) for name, data in script_files("import_check.py")]
         ),
     )
     snapshot, input_digest = await MultiGet(
@@ -319,8 +316,7 @@ async def lambda_import_check(
     if subsystem.skip:
         return CheckResults([], checker_name=request.tool_name)
     outcomes: Tuple[ImportCheckOutcome, ...] = await MultiGet(
-        Get(ImportCheckOutcome, LambdaImportFieldSet, field_set)
-        for field_set in request.field_sets
+        Get(ImportCheckOutcome, LambdaImportFieldSet, field_set) for field_set in request.field_sets
     )
     return CheckResults(
         [

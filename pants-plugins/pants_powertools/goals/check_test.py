@@ -8,19 +8,18 @@ import re
 from textwrap import dedent
 
 import pytest
-
 from pants.core.goals.check import CheckResults
 from pants.engine.addresses import Address
 from pants.engine.platform import Platform
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
+from pants_powertools import platform_lockfiles
 from pants_powertools.goals.check import (
     LambdaImportFieldSet,
     LambdaImportRequest,
     cannot_run_here,
     outcome_from_report,
 )
-from pants_powertools import platform_lockfiles
 from pants_powertools.lockfile_rules import LambdaLockNeedsRequest
 from pants_powertools.platform_lockfiles import LockInputs
 from pants_powertools.rule_runner_support import make_rule_runner
@@ -88,7 +87,9 @@ def rule_runner() -> RuleRunner:
         }
     )
     # No requirements: the platform lock is just its header (nothing to resolve, no PyPI).
-    needs = runner.request(LockInputs, [LambdaLockNeedsRequest(Address("src/fns", target_name="good"))])
+    needs = runner.request(
+        LockInputs, [LambdaLockNeedsRequest(Address("src/fns", target_name="good"))]
+    )
     runner.write_files(
         {
             platform_lockfiles.platform_lockfile_path("3rdparty/python-default.lock"): (

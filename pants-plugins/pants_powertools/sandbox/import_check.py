@@ -295,9 +295,7 @@ class _Layout:
         return text
 
 
-def lambda_environment(
-    request: CheckRequest, layout: _Layout, config_dir: str
-) -> Dict[str, str]:
+def lambda_environment(request: CheckRequest, layout: _Layout, config_dir: str) -> Dict[str, str]:
     """The variables Lambda sets for a function (a fresh environment, nothing inherited), with
     fake credentials so botocore clients construct at import. AWS_EXECUTION_ENV,
     AWS_LAMBDA_INITIALIZATION_TYPE and _LAMBDA_TELEMETRY_LOG_FD stay unset: they change what
@@ -326,7 +324,11 @@ def lambda_environment(
         "TZ": ":UTC",
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LD_LIBRARY_PATH": os.pathsep.join(
-            [layout.task_root, os.path.join(layout.task_root, "lib"), os.path.join(layout.opt, "lib")]
+            [
+                layout.task_root,
+                os.path.join(layout.task_root, "lib"),
+                os.path.join(layout.opt, "lib"),
+            ]
         ),
         "PYTHONDONTWRITEBYTECODE": "1",
     }

@@ -84,7 +84,10 @@ def check(
 def test_good_handler_passes_and_reports_import_time(tmp_path: Path) -> None:
     report = check(
         tmp_path,
-        {"lambda_function.py": "import app\nhandler = app.handler\n", "app.py": "import json\n" + GOOD},
+        {
+            "lambda_function.py": "import app\nhandler = app.handler\n",
+            "app.py": "import json\n" + GOOD,
+        },
     )
     assert report.ok, report.failures
     assert report.import_ms is not None and report.import_ms >= 0
@@ -179,7 +182,8 @@ def test_module_from_layer(tmp_path: Path) -> None:
 
 def test_later_layer_wins_and_python_dir_is_on_the_path(tmp_path: Path) -> None:
     function = {
-        "lambda_function.py": "import helper, plain\nassert helper.VALUE == 2, helper.VALUE\n" + GOOD
+        "lambda_function.py": "import helper, plain\nassert helper.VALUE == 2, helper.VALUE\n"
+        + GOOD
     }
     first = {f"{SITE_PACKAGES}/helper.py": "VALUE = 1\n", "python/plain.py": ""}
     second = {f"{SITE_PACKAGES}/helper.py": "VALUE = 2\n"}
@@ -297,8 +301,12 @@ def test_prepared_runtime_is_compiled_and_shown_as_var_runtime(tmp_path: Path) -
     )
     dest = tmp_path / "runtime"
     assert main(["--prepare-runtime", str(dest), stand_in]) == 0
-    assert (dest / "boto3" / "__pycache__" / f"__init__.{sys.implementation.cache_tag}.pyc").exists()
-    function_zip = write_zip(tmp_path / "function.zip", {"lambda_function.py": "import boto3, botox\n"})
+    assert (
+        dest / "boto3" / "__pycache__" / f"__init__.{sys.implementation.cache_tag}.pyc"
+    ).exists()
+    function_zip = write_zip(
+        tmp_path / "function.zip", {"lambda_function.py": "import boto3, botox\n"}
+    )
     request = CheckRequest(
         function_zip=function_zip,
         layer_zips=(),

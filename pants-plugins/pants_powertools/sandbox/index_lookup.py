@@ -67,7 +67,9 @@ class _Anchors(HTMLParser):
         attributes = dict(attrs)
         href = attributes.get("href") or ""
         filename = urljoin(self.base, href).split("#", 1)[0].rsplit("/", 1)[-1]
-        yanked = _yank_reason(attributes["data-yanked"] or True) if "data-yanked" in attributes else None
+        yanked = (
+            _yank_reason(attributes["data-yanked"] or True) if "data-yanked" in attributes else None
+        )
         self._current = {"filename": filename, "yanked": yanked}
 
     def handle_endtag(self, tag: str) -> None:
@@ -83,7 +85,9 @@ def parse_html_page(text: str, base: str = "") -> List[Dict[str, Optional[str]]]
     return parser.files
 
 
-def fetch(index: str, project: str) -> Tuple[Optional[List[Dict[str, Optional[str]]]], Optional[str]]:
+def fetch(
+    index: str, project: str
+) -> Tuple[Optional[List[Dict[str, Optional[str]]]], Optional[str]]:
     """(files, None) when the index has the project, (None, None) when not, (None, why) on error."""
     url = index.rstrip("/") + "/" + canonical(project) + "/"
     try:

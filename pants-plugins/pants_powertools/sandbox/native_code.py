@@ -29,7 +29,11 @@ ELF_MAGIC = b"\x7fELF"
 # wheels for other platforms carry, for a message that says what the file was built for.
 EM_X86_64 = 62
 EM_AARCH64 = 183
-MACHINE_BY_ARCHITECTURE: Dict[str, int] = {"x86_64": EM_X86_64, "arm64": EM_AARCH64, "aarch64": EM_AARCH64}
+MACHINE_BY_ARCHITECTURE: Dict[str, int] = {
+    "x86_64": EM_X86_64,
+    "arm64": EM_AARCH64,
+    "aarch64": EM_AARCH64,
+}
 MACHINE_NAMES: Dict[int, str] = {
     3: "i386 (32-bit x86)",
     8: "MIPS",
@@ -77,8 +81,28 @@ _MUSL_NEEDED = re.compile(r"^(libc\.musl-[^/]*\.so\.\d+|ld-musl-[^/]*\.so\.\d+)$
 
 # Files that are never ELF: not worth opening when looking for native code under any name.
 _NEVER_NATIVE_SUFFIXES = (
-    ".py", ".pyc", ".pyi", ".pyx", ".pxd", ".txt", ".md", ".rst", ".json", ".toml", ".cfg",
-    ".ini", ".yaml", ".yml", ".html", ".css", ".js", ".csv", ".typed", ".h", ".c", ".cpp",
+    ".py",
+    ".pyc",
+    ".pyi",
+    ".pyx",
+    ".pxd",
+    ".txt",
+    ".md",
+    ".rst",
+    ".json",
+    ".toml",
+    ".cfg",
+    ".ini",
+    ".yaml",
+    ".yml",
+    ".html",
+    ".css",
+    ".js",
+    ".csv",
+    ".typed",
+    ".h",
+    ".c",
+    ".cpp",
 )
 
 
@@ -331,7 +355,10 @@ class _Elf:
             return None
         count = min(dynsym.size // entsize, versym.size // 2)
         for i in range(1, count):
-            if struct.unpack_from("<H", self.data, versym.offset + 2 * i)[0] & 0x7FFF != version_index:
+            if (
+                struct.unpack_from("<H", self.data, versym.offset + 2 * i)[0] & 0x7FFF
+                != version_index
+            ):
                 continue
             entry = dynsym.offset + i * entsize
             st_name, _info, _other, st_shndx = struct.unpack_from("<IBBH", self.data, entry)
@@ -362,7 +389,9 @@ def check_native_file(
         ]
 
 
-def _check_elf(path: str, data: bytes, architecture: str, max_glibc: Tuple[int, int]) -> List[NativeProblem]:
+def _check_elf(
+    path: str, data: bytes, architecture: str, max_glibc: Tuple[int, int]
+) -> List[NativeProblem]:
     if len(data) < 20:
         raise ElfError("shorter than an ELF header")
     ei_class, ei_data = data[4], data[5]
@@ -425,14 +454,16 @@ def _check_elf(path: str, data: bytes, architecture: str, max_glibc: Tuple[int, 
                 path,
                 "glibc",
                 f"{path} needs {need.version}{via}, newer than the runtime's glibc "
-                f"{_version_text(max_glibc)}, so importing it would fail with \"version "
+                f'{_version_text(max_glibc)}, so importing it would fail with "version '
                 f"`{need.version}' not found\". {advice}.",
             )
         )
     return problems
 
 
-def _wrong_architecture(path: str, architecture: str, machine: int, layout: Optional[str]) -> NativeProblem:
+def _wrong_architecture(
+    path: str, architecture: str, machine: int, layout: Optional[str]
+) -> NativeProblem:
     built_for = MACHINE_NAMES.get(machine, f"ELF machine {machine}")
     if layout is not None:
         built_for = f"{built_for}, {layout}"
@@ -446,12 +477,15 @@ def _wrong_architecture(path: str, architecture: str, machine: int, layout: Opti
 
 
 def format_problems(
-    problems: Sequence[NativeProblem], distribution_of: Optional[Callable[[str], Optional[str]]] = None
+    problems: Sequence[NativeProblem],
+    distribution_of: Optional[Callable[[str], Optional[str]]] = None,
 ) -> str:
     """One paragraph per problem, each naming the distribution the file came from if known."""
     lines = []
     for problem in problems:
-        distribution = problem.distribution or (distribution_of(problem.path) if distribution_of else None)
+        distribution = problem.distribution or (
+            distribution_of(problem.path) if distribution_of else None
+        )
         prefix = f"[{distribution}] " if distribution else ""
         lines.append(f"- {prefix}{problem.message}")
     return "\n".join(lines)

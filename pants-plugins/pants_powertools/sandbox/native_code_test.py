@@ -49,7 +49,9 @@ class _StrTab:
 def build_elf(
     machine: int = EM_X86_64,
     needed: Sequence[str] = ("libc.so.6",),
-    needs: Needs = (("libc.so.6", (("GLIBC_2.2.5", ("malloc",)), ("GLIBC_2.17", ("clock_gettime",)))),),
+    needs: Needs = (
+        ("libc.so.6", (("GLIBC_2.2.5", ("malloc",)), ("GLIBC_2.17", ("clock_gettime",)))),
+    ),
     interpreter: Optional[str] = None,
     e_type: int = 3,
     with_sections: bool = True,
@@ -64,7 +66,12 @@ def build_elf(
     for n, (library, versions) in enumerate(needs):
         file_name = dynstr.add(library)
         verneed += struct.pack(
-            "<HHIII", 1, len(versions), file_name, 16, 0 if n == len(needs) - 1 else 16 + 16 * len(versions)
+            "<HHIII",
+            1,
+            len(versions),
+            file_name,
+            16,
+            0 if n == len(needs) - 1 else 16 + 16 * len(versions),
         )
         for v, (version, names) in enumerate(versions):
             last = v == len(versions) - 1
@@ -73,7 +80,9 @@ def build_elf(
             index += 1
     needed_offsets = [dynstr.add(library) for library in needed]
 
-    dynsym = bytearray(24) + b"".join(struct.pack("<IBBHQQ", name, 0x12, 0, 0, 0, 0) for name, _ in symbols)
+    dynsym = bytearray(24) + b"".join(
+        struct.pack("<IBBHQQ", name, 0x12, 0, 0, 0, 0) for name, _ in symbols
+    )
     versym = struct.pack("<H", 0) + b"".join(struct.pack("<H", version) for _, version in symbols)
     interp = (interpreter.encode() + b"\0") if interpreter else b""
 
@@ -93,9 +102,13 @@ def build_elf(
     place(".gnu.version_r", bytes(verneed))
     dynamic = b"".join(struct.pack("<qQ", 1, offset) for offset in needed_offsets)
     dynamic += struct.pack("<qQqQ", 5, offsets[".dynstr"], 10, len(dynstr.data))
-    dynamic += struct.pack("<qQqQqQ", 6, offsets[".dynsym"], 11, 24, 0x6FFFFFF0, offsets[".gnu.version"])
+    dynamic += struct.pack(
+        "<qQqQqQ", 6, offsets[".dynsym"], 11, 24, 0x6FFFFFF0, offsets[".gnu.version"]
+    )
     if needs:
-        dynamic += struct.pack("<qQqQ", 0x6FFFFFFE, offsets[".gnu.version_r"], 0x6FFFFFFF, len(needs))
+        dynamic += struct.pack(
+            "<qQqQ", 0x6FFFFFFE, offsets[".gnu.version_r"], 0x6FFFFFFF, len(needs)
+        )
     dynamic += struct.pack("<qQ", 0, 0)
     place(".dynamic", dynamic)
     if interp:
@@ -115,12 +128,26 @@ def build_elf(
     place(".shstrtab", bytes(shstrtab.data))
     section_headers = bytearray(64)
     sizes = {
-        ".dynstr": len(dynstr.data), ".dynsym": len(dynsym), ".gnu.version": len(versym),
-        ".gnu.version_r": len(verneed), ".dynamic": len(dynamic), ".interp": len(interp),
+        ".dynstr": len(dynstr.data),
+        ".dynsym": len(dynsym),
+        ".gnu.version": len(versym),
+        ".gnu.version_r": len(verneed),
+        ".dynamic": len(dynamic),
+        ".interp": len(interp),
     }
     for name_offset, (name, sh_type, link, info, entsize) in zip(name_offsets, layout):
         section_headers += struct.pack(
-            "<IIQQQQIIQQ", name_offset, sh_type, 2, offsets[name], offsets[name], sizes[name], link, info, 8, entsize
+            "<IIQQQQIIQQ",
+            name_offset,
+            sh_type,
+            2,
+            offsets[name],
+            offsets[name],
+            sizes[name],
+            link,
+            info,
+            8,
+            entsize,
         )
     section_headers += struct.pack(
         "<IIQQQQIIQQ", shstrtab_name, 3, 0, 0, offsets[".shstrtab"], len(shstrtab.data), 0, 0, 1, 0
@@ -130,16 +157,44 @@ def build_elf(
 
     total = len(body)
     phdrs = struct.pack("<IIQQQQQQ", 1, 5, 0, 0, 0, total, total, 0x1000)
-    phdrs += struct.pack("<IIQQQQQQ", 2, 6, offsets[".dynamic"], offsets[".dynamic"], 0, len(dynamic), len(dynamic), 8)
+    phdrs += struct.pack(
+        "<IIQQQQQQ",
+        2,
+        6,
+        offsets[".dynamic"],
+        offsets[".dynamic"],
+        0,
+        len(dynamic),
+        len(dynamic),
+        8,
+    )
     if interp:
-        phdrs += struct.pack("<IIQQQQQQ", 3, 4, offsets[".interp"], offsets[".interp"], 0, len(interp), len(interp), 1)
+        phdrs += struct.pack(
+            "<IIQQQQQQ",
+            3,
+            4,
+            offsets[".interp"],
+            offsets[".interp"],
+            0,
+            len(interp),
+            len(interp),
+            1,
+        )
     body[64 : 64 + len(phdrs)] = phdrs
     ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
     header = ident + struct.pack(
         "<HHIQQQIHHHHHH",
-        e_type, machine, 1, 0, 64,
+        e_type,
+        machine,
+        1,
+        0,
+        64,
         offsets["shdrs"] if with_sections else 0,
-        0, 64, 56, phnum, 64,
+        0,
+        64,
+        56,
+        phnum,
+        64,
         shnum if with_sections else 0,
         shnum - 1 if with_sections else 0,
     )
@@ -150,7 +205,9 @@ def build_elf(
 def elf_header_only(ei_class: int, ei_data: int, machine: int) -> bytes:
     """The first 20 bytes of an ELF file of another class or byte order, padded to 64."""
     fmt = "<HH" if ei_data == 1 else ">HH"
-    return (b"\x7fELF" + bytes([ei_class, ei_data, 1, 0]) + bytes(8) + struct.pack(fmt, 3, machine)).ljust(64, b"\0")
+    return (
+        b"\x7fELF" + bytes([ei_class, ei_data, 1, 0]) + bytes(8) + struct.pack(fmt, 3, machine)
+    ).ljust(64, b"\0")
 
 
 def kinds(problems: Sequence[NativeProblem]) -> List[str]:
@@ -171,7 +228,9 @@ def test_newer_glibc_fails_on_amazon_linux_2_and_passes_on_2023(with_sections: b
     assert kinds(problems) == ["glibc"]
     message = problems[0].message
     assert message.startswith("pkg/_ext.so needs GLIBC_2.28 (from libc.so.6")
-    assert "glibc 2.26" in message and "manylinux_2_26" in message and "python3.12 or later" in message
+    assert (
+        "glibc 2.26" in message and "manylinux_2_26" in message and "python3.12 or later" in message
+    )
     # Symbol names come from .dynsym, which a file without section headers does not locate.
     assert ("`fcntl64`" in message) == with_sections
     assert check_native_file("pkg/_ext.so", data, "x86_64", AL2023) == []
@@ -182,7 +241,9 @@ def test_newest_of_several_libraries_is_reported() -> None:
         ("libm.so.6", (("GLIBC_2.29", ("exp",)),)),
         ("libc.so.6", (("GLIBC_2.2.5", ("free",)), ("GLIBC_2.27", ("memfd_create",)))),
     )
-    (problem,) = check_native_file("m.so", build_elf(needed=("libm.so.6", "libc.so.6"), needs=needs), "x86_64", AL2)
+    (problem,) = check_native_file(
+        "m.so", build_elf(needed=("libm.so.6", "libc.so.6"), needs=needs), "x86_64", AL2
+    )
     assert "GLIBC_2.29 (from libm.so.6, for `exp`)" in problem.message
 
 
@@ -195,20 +256,34 @@ def test_glibc_newer_than_any_runtime_does_not_suggest_another_runtime() -> None
 
 def test_libstdcxx_and_private_versions_are_not_judged() -> None:
     needs = (
-        ("libstdc++.so.6", (("GLIBCXX_3.4.30", ("_ZSt4cout",)), ("CXXABI_1.3.13", ("__cxa_throw",)))),
+        (
+            "libstdc++.so.6",
+            (("GLIBCXX_3.4.30", ("_ZSt4cout",)), ("CXXABI_1.3.13", ("__cxa_throw",))),
+        ),
         ("libc.so.6", (("GLIBC_PRIVATE", ("_dl_x",)), ("GLIBC_2.17", ("clock_gettime",)))),
     )
-    assert check_native_file("x.so", build_elf(needed=("libstdc++.so.6", "libc.so.6"), needs=needs), "x86_64", AL2) == []
+    assert (
+        check_native_file(
+            "x.so", build_elf(needed=("libstdc++.so.6", "libc.so.6"), needs=needs), "x86_64", AL2
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(
     "machine, architecture, built_for",
-    [(EM_AARCH64, "x86_64", "arm64 (aarch64)"), (EM_X86_64, "arm64", "x86_64"), (EM_X86_64, "aarch64", "x86_64")],
+    [
+        (EM_AARCH64, "x86_64", "arm64 (aarch64)"),
+        (EM_X86_64, "arm64", "x86_64"),
+        (EM_X86_64, "aarch64", "x86_64"),
+    ],
 )
 def test_wrong_machine_fails(machine: int, architecture: str, built_for: str) -> None:
     (problem,) = check_native_file("a/b.so.1.2", build_elf(machine=machine), architecture, AL2)
     assert problem.kind == "architecture"
-    assert problem.message.startswith(f"a/b.so.1.2 is built for {built_for}, but the Lambda architecture is {architecture}")
+    assert problem.message.startswith(
+        f"a/b.so.1.2 is built for {built_for}, but the Lambda architecture is {architecture}"
+    )
 
 
 def test_right_machine_for_arm64_passes() -> None:
@@ -237,7 +312,9 @@ def test_musl_needed_fails() -> None:
 
 
 def test_musl_interpreter_fails() -> None:
-    data = build_elf(needed=(), needs=(), interpreter="/lib/ld-musl-aarch64.so.1", e_type=2, machine=EM_AARCH64)
+    data = build_elf(
+        needed=(), needs=(), interpreter="/lib/ld-musl-aarch64.so.1", e_type=2, machine=EM_AARCH64
+    )
     (problem,) = check_native_file("bin/tool", data, "arm64", AL2)
     assert problem.kind == "musl" and "the loader /lib/ld-musl-aarch64.so.1" in problem.message
 
@@ -300,7 +377,11 @@ def test_native_names(path: str, native: bool) -> None:
 
 def test_may_be_native_skips_text_but_not_executables() -> None:
     assert may_be_native("bin/tool") and may_be_native("x.so")
-    assert not may_be_native("pkg/__init__.py") and not may_be_native("pkg/") and not may_be_native("a/METADATA.txt")
+    assert (
+        not may_be_native("pkg/__init__.py")
+        and not may_be_native("pkg/")
+        and not may_be_native("a/METADATA.txt")
+    )
 
 
 def test_glibc_version_parsing() -> None:
@@ -364,10 +445,21 @@ def test_format_problems_uses_the_callers_mapping() -> None:
 
 
 def _pyenv_extensions() -> List[str]:
-    roots = [os.environ.get("PYENV_ROOT", ""), os.path.expanduser("~/.pyenv"), "/root/.pyenv", "/opt/pyenv"]
+    roots = [
+        os.environ.get("PYENV_ROOT", ""),
+        os.path.expanduser("~/.pyenv"),
+        "/root/.pyenv",
+        "/opt/pyenv",
+    ]
     found: List[str] = []
     for root in filter(None, dict.fromkeys(roots)):
-        found.extend(sorted(glob.glob(os.path.join(root, "versions", "3.*", "lib", "python3.*", "lib-dynload", "*.so"))))
+        found.extend(
+            sorted(
+                glob.glob(
+                    os.path.join(root, "versions", "3.*", "lib", "python3.*", "lib-dynload", "*.so")
+                )
+            )
+        )
         if found:
             break
     return found
@@ -379,7 +471,9 @@ real_only = pytest.mark.skipif(not REAL, reason="no CPython extension modules fo
 
 def _readelf_newest_glibc(path: str) -> Optional[str]:
     """The newest `GLIBC_x.y[.z]` that `readelf -V` lists among the file's version needs."""
-    out = subprocess.run(["readelf", "-V", "-W", path], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["readelf", "-V", "-W", path], capture_output=True, text=True, check=True
+    ).stdout
     versions = re.findall(r"Name: GLIBC_([\d.]+)", out)
     return max(versions, key=lambda v: tuple(int(p) for p in v.split("."))) if versions else None
 
@@ -400,7 +494,9 @@ def test_real_extension_modules_load_on_their_own_machine() -> None:
 
 
 @real_only
-@pytest.mark.skipif(shutil.which("readelf") is None or shutil.which("objdump") is None, reason="no binutils")
+@pytest.mark.skipif(
+    shutil.which("readelf") is None or shutil.which("objdump") is None, reason="no binutils"
+)
 def test_real_glibc_requirements_match_readelf_and_objdump() -> None:
     architecture = "x86_64" if os.uname().machine == "x86_64" else "arm64"
     sample = REAL[:: max(1, len(REAL) // 25)]
@@ -418,9 +514,13 @@ def test_real_glibc_requirements_match_readelf_and_objdump() -> None:
         assert f"needs {version} (from " in problem.message, problem.message
         symbol = re.search(r"for `([^`]+)`", problem.message)
         assert symbol is not None, problem.message
-        dynamic = subprocess.run(["objdump", "-T", path], capture_output=True, text=True, check=True).stdout
+        dynamic = subprocess.run(
+            ["objdump", "-T", path], capture_output=True, text=True, check=True
+        ).stdout
         assert any(
-            "*UND*" in line and re.search(rf"\b{re.escape(version)}\b", line) and line.split()[-1] == symbol.group(1)
+            "*UND*" in line
+            and re.search(rf"\b{re.escape(version)}\b", line)
+            and line.split()[-1] == symbol.group(1)
             for line in dynamic.splitlines()
         ), (path, symbol.group(1))
         checked += 1

@@ -16,7 +16,6 @@ import shutil
 from textwrap import dedent
 
 import pytest
-
 from pants.core.goals.generate_lockfiles import GenerateLockfileResult, UserGenerateLockfiles
 from pants.testutil.rule_runner import QueryRule
 
@@ -30,15 +29,20 @@ from pants_powertools.rule_runner_support import make_rule_runner
 OUT = os.environ.get("PANTS_POWERTOOLS_REGENERATE_TEST_LOCKS")
 RESOLVES = {"pkg": "3rdparty/pkg.lock", "other": "3rdparty/other.lock", "pt": "3rdparty/pt.lock"}
 
+
 def fn(name, runtime, arch, deps, resolve):
-    return dedent(f"""\
+    return dedent(
+        f"""\
         python_aws_lambda_powertools(name={name!r}, handler="app.py:handler", runtime={runtime!r},
             architecture={arch!r}, dependencies={deps!r}, resolve={resolve!r})
-        """)
+        """
+    )
+
 
 PT = "aws-lambda-powertools"
 FILES = {
-    "3rdparty/BUILD": dedent(f"""\
+    "3rdparty/BUILD": dedent(
+        f"""\
         python_requirement(name="typing-extensions", requirements=["typing-extensions==4.12.2"])
         python_requirement(name="tomli", requirements=["tomli==2.0.1"])
         python_requirement(name="jmespath", requirements=["jmespath==1.0.1"])
@@ -48,18 +52,37 @@ FILES = {
         python_requirement(name="pt-tracer", requirements=["{PT}[tracer]==3.37.0"], resolve="pt")
         python_requirement(name="pt-parser", requirements=["{PT}[parser]==3.37.0"], resolve="pt")
         python_requirement(name="pt-validation", requirements=["{PT}[validation]==3.37.0"], resolve="pt")
-        """),
-    **{f"src/{r}/app.py": "def handler(event, context):\n    return {}\n" for r in ("pkg", "other", "pt")},
+        """
+    ),
+    **{
+        f"src/{r}/app.py": "def handler(event, context):\n    return {}\n"
+        for r in ("pkg", "other", "pt")
+    },
     "src/pkg/BUILD": "python_sources(resolve='pkg')\n"
-    + fn("pkg312", "python3.12", "x86_64",
-         ["3rdparty:typing-extensions", "3rdparty:tomli", "3rdparty:jmespath", "3rdparty:powertools"], "pkg")
+    + fn(
+        "pkg312",
+        "python3.12",
+        "x86_64",
+        [
+            "3rdparty:typing-extensions",
+            "3rdparty:tomli",
+            "3rdparty:jmespath",
+            "3rdparty:powertools",
+        ],
+        "pkg",
+    )
     + fn("pkg312arm", "python3.12", "arm64", ["3rdparty:tomli"], "pkg")
     + fn("pkg314", "python3.14", "x86_64", ["3rdparty:tomli"], "pkg"),
     "src/other/BUILD": "python_sources(resolve='other')\n"
     + fn("fn", "python3.12", "x86_64", ["3rdparty:old-typing-extensions"], "other"),
     "src/pt/BUILD": "python_sources(resolve='pt')\n"
-    + fn("fn", "python3.12", "x86_64",
-         ["3rdparty:pt", "3rdparty:pt-tracer", "3rdparty:pt-parser", "3rdparty:pt-validation"], "pt"),
+    + fn(
+        "fn",
+        "python3.12",
+        "x86_64",
+        ["3rdparty:pt", "3rdparty:pt-tracer", "3rdparty:pt-parser", "3rdparty:pt-validation"],
+        "pt",
+    ),
 }
 
 
@@ -79,7 +102,11 @@ def test_regenerate_locks() -> None:
     for resolve in RESOLVES:
         requests = runner.request(
             UserGenerateLockfiles,
-            [RequestedLambdaPlatformResolveNames([platform_lockfiles.platform_resolve_name(resolve)])],
+            [
+                RequestedLambdaPlatformResolveNames(
+                    [platform_lockfiles.platform_resolve_name(resolve)]
+                )
+            ],
         )
         assert len(requests) == 1
         result = runner.request(GenerateLockfileResult, [requests[0]])

@@ -21,7 +21,6 @@ from textwrap import dedent
 from typing import Dict, List, Sequence
 
 import pytest
-
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
@@ -102,7 +101,9 @@ WORKSPACE: Dict[str, str] = {
     + _fn("other_extra", "pt-parser")
     # Powertools only from a layer that lacks the extra; the function requires nothing itself.
     + _fn("plain_layer_only", layers=["src/layers:plain"]),
-    "src/uses_tracer/app.py": _code("from aws_lambda_powertools import Tracer", "tracer = Tracer()"),
+    "src/uses_tracer/app.py": _code(
+        "from aws_lambda_powertools import Tracer", "tracer = Tracer()"
+    ),
     "src/uses_parser/BUILD": "python_sources()\n"
     + _fn("no_extra", "pt")
     + _fn("parser_extra", "pt-parser"),
@@ -124,7 +125,9 @@ WORKSPACE: Dict[str, str] = {
     ),
     # Control: Powertools without any extra-needing feature packages with the plain requirement.
     "src/uses_logger/BUILD": "python_sources()\n" + _fn("no_extra", "pt"),
-    "src/uses_logger/app.py": _code("from aws_lambda_powertools import Logger", "logger = Logger()"),
+    "src/uses_logger/app.py": _code(
+        "from aws_lambda_powertools import Logger", "logger = Logger()"
+    ),
 }
 
 
@@ -227,7 +230,8 @@ def test_tracer_with_the_extra_packages_aws_xray_sdk(rule_runner: RuleRunner) ->
 def test_tracer_extra_in_a_layer_is_enough(rule_runner: RuleRunner) -> None:
     # The premise: the function's own requirement has no extra, so its tree lacks aws-xray-sdk.
     needs = rule_runner.request(
-        LockInputs, [LambdaLockNeedsRequest(Address("src/uses_tracer", target_name="tracer_in_layer"))]
+        LockInputs,
+        [LambdaLockNeedsRequest(Address("src/uses_tracer", target_name="tracer_in_layer"))],
     )
     assert needs.requirements == (POWERTOOLS,)
     layer_names = _layer_zip(rule_runner, "src/layers", "tracer")
@@ -252,13 +256,17 @@ def test_suggested_requirement_keeps_the_declared_extras(rule_runner: RuleRunner
     )
 
 
-def test_tracer_with_powertools_only_from_a_layer_without_the_extra(rule_runner: RuleRunner) -> None:
+def test_tracer_with_powertools_only_from_a_layer_without_the_extra(
+    rule_runner: RuleRunner,
+) -> None:
     needs = rule_runner.request(
         LockInputs,
         [LambdaLockNeedsRequest(Address("src/uses_tracer", target_name="plain_layer_only"))],
     )
     assert needs.requirements == ()
-    assert not _has_package(_layer_zip(rule_runner, "src/layers", "plain"), "aws_xray_sdk", "python/")
+    assert not _has_package(
+        _layer_zip(rule_runner, "src/layers", "plain"), "aws_xray_sdk", "python/"
+    )
     message = _packaging_error(rule_runner, "src/uses_tracer", "plain_layer_only")
     _assert_names(message, ["uses_tracer/app.py:3:", "extra `tracer`"])
 

@@ -154,7 +154,9 @@ async def find_runtime_interpreter(
             continue
         name = link_name(version, zlib_version)
         await _link(found.path, name)
-        return RuntimeInterpreter(LinkedPython(name, version), python_bootstrap.interpreter_search_paths)
+        return RuntimeInterpreter(
+            LinkedPython(name, version), python_bootstrap.interpreter_search_paths
+        )
     return RuntimeInterpreter(None, python_bootstrap.interpreter_search_paths)
 
 

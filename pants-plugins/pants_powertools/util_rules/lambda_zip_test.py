@@ -11,7 +11,6 @@ import io
 import zipfile
 
 import pytest
-
 from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner

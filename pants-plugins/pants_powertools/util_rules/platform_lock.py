@@ -48,7 +48,9 @@ class PlatformLock:
 
 
 @rule
-async def read_platform_lock(request: PlatformLockRequest, python_setup: PythonSetup) -> PlatformLock:
+async def read_platform_lock(
+    request: PlatformLockRequest, python_setup: PythonSetup
+) -> PlatformLock:
     universal = python_setup.resolves.get(request.python_resolve)
     if universal is None:
         raise LambdaPlatformLockError(

@@ -13,7 +13,15 @@ from typing import Dict, List, Optional, Tuple
 
 from pants.backend.python.subsystems.setup import PythonSetup
 from pants.backend.python.util_rules.pex_cli import PexCliProcess
-from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, Directory, MergeDigests, PathGlobs
+from pants.engine.fs import (
+    CreateDigest,
+    Digest,
+    DigestContents,
+    DigestSubset,
+    Directory,
+    MergeDigests,
+    PathGlobs,
+)
 from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.frozendict import FrozenDict
@@ -75,9 +83,7 @@ def portable(process: Process, python: LinkedPython) -> Process:
         process,
         argv=tuple(argv),
         env=FrozenDict(env),
-        append_only_caches=FrozenDict(
-            {**process.append_only_caches, **python.append_only_caches}
-        ),
+        append_only_caches=FrozenDict({**process.append_only_caches, **python.append_only_caches}),
     )
 
 
