@@ -781,7 +781,7 @@ BAD_CASES = [
     _case(
         "handler_class",
         _function_build(),
-        ["`handler`", "cannot work", "class", "`handler = handler()`", "__call__(self, event, context)"],
+        ["`handler`", "cannot work", "class", "`handler_instance = handler()`", "__call__(self, event, context)"],
         app="class handler:\n    def __init__(self, event, context):\n        pass\n",
     ),
     _case(
@@ -866,14 +866,16 @@ BAD_CASES = [
         ],
     ),
     _case(
-        "version_conflict",
+        # A layer from another lockfile could carry other versions: refused before any build
+        # (a version conflict within one resolve cannot happen; layering_test covers the check).
+        "layer_in_another_resolve",
         _function_build(layers=["src/layers:old"], dependencies=["3rdparty:typing-extensions"]),
         [
-            "typing-extensions==4.12.2",
-            "src/layers:old",
-            "typing-extensions==4.11.0",
-            "Fix: resolve the function and the layer from the same lockfile",
+            "uses the `pkg` resolve",
+            "its layer src/layers:old uses the `other` resolve",
+            'Set `resolve="other"`',
         ],
+        error_type=LambdaPlatformLockError,
     ),
     # Limits.
     _case(
