@@ -519,10 +519,8 @@ def _slim_paths(
         parts = path.split("/")
         if _LEGAL_NAME.match(parts[-1]):
             continue
-        category = next(
-            (dirs[d] for d in ("/".join(parts[: i + 1]) for i in range(len(parts) - 1)) if d in dirs),
-            None,
-        )
+        ancestors = ("/".join(parts[: i + 1]) for i in range(len(parts) - 1))
+        category = next((dirs[d] for d in ancestors if d in dirs), None)
         if category is None:
             if parts[-1] == "conftest.py":  # pytest's; nothing else imports it.
                 category = "tests"
@@ -540,7 +538,9 @@ def _slim_paths(
     return slimmed, sorted(kept)
 
 
-def _slim_summary(files: Mapping[str, _Item], slimmed: Mapping[str, str]) -> Dict[str, Dict[str, int]]:
+def _slim_summary(
+    files: Mapping[str, _Item], slimmed: Mapping[str, str]
+) -> Dict[str, Dict[str, int]]:
     """{category: {"files": N, "bytes": unzipped size}} for every category, zeros included."""
     summary = {category: {"files": 0, "bytes": 0} for category in SLIM_CATEGORIES}
     for path, category in slimmed.items():

@@ -583,7 +583,7 @@ def test_slim_leaves_out_tests_stubs_sources_and_docs_of_distributions(tmp_path:
     )
 
 
-def test_without_slim_everything_ships_and_the_report_says_nothing_was_left_out(tmp_path: Path) -> None:
+def test_without_slim_everything_ships_and_nothing_is_reported(tmp_path: Path) -> None:
     site = slim_site(tmp_path / "site")
     report = normalize(site, tmp_path / "out.zip")
     assert report.slimmed == {} and report.slim_kept == []
