@@ -391,8 +391,11 @@ _TEST_MODULE = re.compile(r"(test_\w*|\w+_test|conftest)\.py")
 _LEGAL_NAME = re.compile(r"(LICEN[CS]E|COPYING|NOTICE|COPYRIGHT|AUTHORS)", re.IGNORECASE)
 # `from .x import a, b` / `from pkg.x import (a, b)`: (dots, module, names).
 _FROM_IMPORT = re.compile(
-    r"^[ \t]*from[ \t]+(\.*)[ \t]*([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)", re.MULTILINE
+    r"^[ \t]*from[ \t]+(\.*)[ \t]*([\w.]*)[ \t]+import[ \t]+"
+    r"(\([^)]*\)|(?:\\\n|[^\n#;])*)",
+    re.MULTILINE,
 )
+_COMMENT = re.compile(r"#[^\n]*")
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.MULTILINE)
 # A string that is a module path through a droppable directory (`import_module("pkg.tests")`);
 # prose that mentions one in a docstring is no import.
@@ -423,15 +426,15 @@ def _referenced_modules(path: str, text: str) -> Set[str]:
         if not target:
             continue
         found.add(target)
-        for name in names.strip("()").replace("\\", " ").split(","):
-            name = name.strip().split(" ")[0]
-            if name.isidentifier():
-                found.add(f"{target}.{name}")
+        for name in _COMMENT.sub("", names).strip("()").replace("\\", " ").split(","):
+            words = name.split()
+            if words and words[0].isidentifier():
+                found.add(f"{target}.{words[0]}")
     for clause in _IMPORT.findall(text):
         for name in clause.split(","):
-            name = name.strip().split(" ")[0]
-            if name:
-                found.add(name)
+            words = name.split()
+            if words:
+                found.add(words[0])
     found.update(_DOTTED_DROPPABLE.findall(text))
     return found
 

@@ -617,6 +617,23 @@ def test_a_test_suite_a_single_module_imports_by_its_dotted_name_is_kept(tmp_pat
     assert report.slim_kept == ["lib/tests"]
 
 
+def test_slim_reads_multi_line_and_commented_imports(tmp_path: Path) -> None:
+    files = dist_info("lib", "1.0", {
+        "lib/__init__.py": "from . import (\n    core,  # the API\n    tests,\n)\n",
+        "lib/core.py": "",
+        "lib/tests/__init__.py": "",
+        "lib/sub/__init__.py": "",
+        "lib/sub/mod.py": "from lib.sub import core, \\\n    tests\n",
+        "lib/sub/tests/__init__.py": "",
+        "lib/sub/docs/__init__.py": "",  # Named nowhere.
+    })
+    out = tmp_path / "out.zip"
+    report = normalize(write_tree(tmp_path / "site", files), out, slim=True)
+    assert {"lib/tests/__init__.py", "lib/sub/tests/__init__.py"} <= set(names(out))
+    assert "lib/sub/docs/__init__.py" not in names(out)
+    assert report.slim_kept == ["lib/sub/tests", "lib/tests"]
+
+
 # ------------------------------------------------------------------------------ CLI
 
 
