@@ -229,7 +229,7 @@ class SlimField(TriBoolField):
     help = help_text(
         """
         Whether to leave out of the ZIP what third-party distributions ship but Lambda never
-        runs, to shrink it (numpy loses about a fifth of its size):
+        runs, to shrink it (a numpy 1.26 layer for python3.11: 19% smaller zipped):
 
         - test suites: `tests` directories inside a distribution's packages, `test` directories
           holding `test_*.py`, `*_test.py` or `conftest.py`, and `conftest.py` files, unless a
