@@ -66,11 +66,14 @@ def build_manifest(
     layers: Sequence[LayerRef] = (),
     environment: Optional[Mapping[str, str]] = None,
     files: Sequence[str] = (),
+    slimmed: Optional[Mapping[str, Mapping[str, int]]] = None,
 ) -> Dict[str, Any]:
     """Describe one built ZIP. Every key is always present, so consumers need no guessing.
 
     `layers` are the function's layers, in the order Lambda must apply them (later ones win on
     /opt), as names or dicts. `files` are the `files` targets' paths shipped in a function ZIP.
+    `slimmed` is what `slim` left out, `{category: {"files": N, "bytes": unzipped size}}`; an
+    empty dict when slim was off.
     """
     if kind not in KINDS:
         raise ManifestError(f"kind must be one of {KINDS}, not {kind!r}.")
@@ -102,6 +105,10 @@ def build_manifest(
         "distributions": {name: distributions[name] for name in sorted(distributions)},
         "layers": [layer if isinstance(layer, str) else dict(layer) for layer in layers],
         "environment": {key: env[key] for key in sorted(env)},
+        "slimmed": {
+            category: {key: int(value) for key, value in counts.items()}
+            for category, counts in (slimmed or {}).items()
+        },
     }
     if kind == FUNCTION:
         data["source_handler"] = source_handler

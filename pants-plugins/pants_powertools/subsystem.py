@@ -52,5 +52,19 @@ class PowertoolsSubsystem(Subsystem):
         ),
     )
 
+    slim = BoolOption(
+        default=False,
+        help=help_text(
+            """
+            Default for the `slim` field: whether artifacts leave out what third-party
+            distributions ship but Lambda never runs: test suites inside their packages (unless
+            code outside them imports them), `.pyi` stubs and `*-stubs` packages, C/C++/Cython
+            sources, headers and static libraries, and docs (`*.md`, `*.rst`, `docs/`).
+            `*.dist-info` directories and first-party code are never touched; the manifest's
+            `slimmed` says what was left out.
+            """
+        ),
+    )
+
     def runtime_provided_names(self) -> Tuple[str, ...]:
         return tuple(self.runtime_provided)

@@ -224,6 +224,34 @@ class CompileBytecodeField(TriBoolField):
     )
 
 
+class SlimField(TriBoolField):
+    alias = "slim"
+    help = help_text(
+        """
+        Whether to leave out of the ZIP what third-party distributions ship but Lambda never
+        runs, to shrink it (a numpy 1.26 layer for python3.11: 19% smaller zipped):
+
+        - test suites: `tests` directories inside a distribution's packages, `test` directories
+          holding `test_*.py`, `*_test.py` or `conftest.py`, and `conftest.py` files, unless a
+          module outside them imports them (so public helpers like `numpy.testing` and imported
+          fixtures stay);
+        - type stubs: `.pyi` files and whole `*-stubs` packages;
+        - C, C++ and Cython sources and headers (`.c`, `.h`, `.cpp`, `.hpp`, `.cc`, `.cxx`,
+          `.hh`, `.hxx`, `.pyx`, `.pxd`, `.pxi`) and static libraries (`.a` archives), which
+          only build other extensions;
+        - docs: `.md` and `.rst` files and `docs`/`doc` directories inside packages.
+
+        Licence and notice files, every `*.dist-info` directory (what `importlib.metadata` reads)
+        and first-party code always stay, and no bytecode is compiled for what is left out. The
+        manifest's `slimmed` lists what was left out per category, with file counts and unzipped
+        bytes. A library that reads its own headers or docs at run time (rare: some cffi ABI-mode
+        bindings) needs `slim=False`. For a function, it applies to its third-party code.
+
+        Unset means `[powertools].slim`.
+        """
+    )
+
+
 class PowertoolsServiceNameField(StringField):
     alias = "service_name"
     help = help_text(
@@ -324,6 +352,7 @@ class PythonAwsLambdaPowertools(Target):
         PythonResolveField,
         ExcludeRuntimeProvidedField,
         CompileBytecodeField,
+        SlimField,
         PowertoolsPublicLayerVersionField,
         PowertoolsCompletePlatformsField,
         *POWERTOOLS_SETTINGS_FIELDS,
@@ -364,6 +393,7 @@ class PowertoolsLayer(Target):
         PythonResolveField,
         ExcludeRuntimeProvidedField,
         CompileBytecodeField,
+        SlimField,
     )
     help = help_text(
         """

@@ -52,6 +52,8 @@ from pants_powertools.util_rules.artifacts import PowertoolsPackageError
 RESOLVES = {
     "pkg": "3rdparty/pkg.lock",
     "other": "3rdparty/other.lock",
+    # Powertools with `[tracer]`: wrapt ships C sources and a `wrapt-stubs` package.
+    "pt": "3rdparty/pt.lock",
 }
 # A directory that is a source root of its own, so `lambda_function.py` can sit at a root.
 REEXPORT_CLASH_ROOT = "src/bad_reexport_clash"
@@ -69,6 +71,11 @@ FIXTURES: Dict[str, str] = {
             name="old-typing-extensions",
             requirements=["typing-extensions==4.11.0"],
             resolve="other",
+        )
+        python_requirement(
+            name="pt-tracer",
+            requirements=["aws-lambda-powertools[tracer]==3.37.0"],
+            resolve="pt",
         )
         # In no lockfile: a layer that needs it cannot be built.
         python_requirement(name="unlocked", requirements=["six==1.16.0"])
@@ -141,6 +148,28 @@ FIXTURES: Dict[str, str] = {
         )
         """
     ),
+    "src/slim/BUILD": dedent(
+        """\
+        python_sources(resolve="pt")
+        powertools_layer(
+            name="layer",
+            runtime="python3.12",
+            architectures=["x86_64"],
+            resolve="pt",
+            dependencies=["3rdparty:pt-tracer"],
+            slim=True,
+        )
+        python_aws_lambda_powertools(
+            name="fn",
+            handler="app.py:handler",
+            runtime="python3.12",
+            resolve="pt",
+            dependencies=["3rdparty:pt-tracer"],
+            slim=True,
+        )
+        """
+    ),
+    "src/slim/app.py": "def handler(event, context):\n    return {}\n",
     "src/fns/__init__.py": "",
     "src/fns/app.py": dedent(
         """\
@@ -416,6 +445,48 @@ def test_function_without_requirements(rule_runner: RuleRunner) -> None:
     assert manifest["layers"] == []
     assert manifest["files"] == []
     assert manifest["source_handler"] == "plain.app.handler"
+
+
+# ---------------------------------------------------------------------------------------------
+# Slim
+# ---------------------------------------------------------------------------------------------
+
+SLIM_LAYER = Address("src/slim", target_name="layer")
+SLIM_FUNCTION = Address("src/slim", target_name="fn")
+
+
+def _assert_slimmed(names: Sequence[str], manifest: Mapping, root: str) -> None:
+    """No test dirs, stubs, C sources or docs of distributions; their dist-info intact."""
+    assert f"{root}wrapt/__init__.py" in names
+    assert any(n.startswith(f"{root}wrapt-") and n.endswith(".dist-info/RECORD") for n in names)
+    assert not [n for n in names if "/tests/" in n or n.startswith(f"{root}tests/")]
+    assert not [n for n in names if n.endswith(".pyi") or n.startswith(f"{root}wrapt-stubs/")]
+    assert not [n for n in names if n.endswith((".c", ".h", ".pyx", ".pxd"))]
+    packaged_docs = [
+        n for n in names if n.endswith((".md", ".rst")) and ".dist-info/" not in n
+    ]
+    assert not [n for n in packaged_docs if "LICENSE" not in n.upper()], packaged_docs
+    slimmed = manifest["slimmed"]
+    assert sorted(slimmed) == ["docs", "sources", "stubs", "tests"]
+    # wrapt ships `wrapt/_wrappers.c` and `wrapt-stubs/`; pydantic is not in [tracer].
+    assert slimmed["sources"]["files"] >= 1 and slimmed["sources"]["bytes"] > 0
+    assert slimmed["stubs"]["files"] >= 1 and slimmed["stubs"]["bytes"] > 0
+    assert manifest["distributions"]["wrapt"]
+
+
+def test_slim_layer_leaves_out_what_lambda_never_runs(rule_runner: RuleRunner) -> None:
+    _, zip_bytes, manifest = _zip_and_manifest(_packaged(rule_runner, SLIM_LAYER))
+    _assert_slimmed(list(_entries(zip_bytes)), manifest, root="python/")
+    # Without slim, the manifest still has the key, empty.
+    assert _zip_and_manifest(_packaged(rule_runner, LAYER))[2]["slimmed"] == {}
+
+
+def test_slim_function_slims_its_third_party_code(rule_runner: RuleRunner) -> None:
+    _, zip_bytes, manifest = _zip_and_manifest(_packaged(rule_runner, SLIM_FUNCTION))
+    names = list(_entries(zip_bytes))
+    _assert_slimmed(names, manifest, root="")
+    assert "slim/app.py" in names and "lambda_function.py" in names
+    assert _zip_and_manifest(_packaged(rule_runner, FUNCTION))[2]["slimmed"] == {}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -78,6 +78,7 @@ def normalize(
         "prefix": spec.prefix,
         "exclude_distributions": list(spec.exclude_distributions),
         "python_version": spec.python_version,
+        "slim": spec.slim,
     }))
     proc = subprocess.run(
         [sys.executable, "-S", lambda_zip.__file__, str(request), str(report)],
@@ -460,6 +461,177 @@ def test_native_code_for_another_machine_fails_naming_distribution_and_file(tmp_
     (tree / "fastthing/_speed.so").write_bytes(elf(62))
     normalize(tree, tmp_path / "out.zip", prefix="python/", native=NativeTarget("x86_64", (2, 34)))
     assert "python/fastthing/_speed.so" in names(tmp_path / "out.zip")
+
+
+# ------------------------------------------------------------------------------ slim
+
+
+def slim_site(root: Path) -> Path:
+    """Distributions that ship what Lambda never runs, next to code that must stay."""
+    files: Dict[str, str] = {}
+    files.update(dist_info("pkg", "1.0", {
+        "pkg/__init__.py": "from pkg import testing\n",
+        "pkg/core.py": "def f():\n    return 1\n",
+        "pkg/core.pyi": "def f() -> int: ...\n",
+        "pkg/py.typed": "",
+        "pkg/tests/__init__.py": "",
+        "pkg/tests/test_core.py": "from pkg.core import f\n\ndef test_f():\n    assert f() == 1\n",
+        "pkg/sub/test/test_sub.py": "def test_x():\n    pass\n",
+        "pkg/sub/test/data.json": "{}\n",
+        "pkg/data/test/sample.json": "{}\n",  # A `test` dir without test modules: data.
+        "pkg/testing/__init__.py": "def assert_close(a, b):\n    assert a == b\n",
+        "pkg/_speed.c": "int x;\n",
+        "pkg/include/pkg/speed.h": "int x;\n",
+        "pkg/_speed.pyx": "cdef int x\n",
+        "pkg/_speed.pxd": "cdef int x\n",
+        "pkg/lib/libspeed.a": "!<arch>\nspeed.o/\n",  # A static library (ar archive).
+        "pkg/data/grades.a": "A+\n",  # Data that only happens to end in `.a`.
+        "pkg/conftest.py": "import pytest\n",
+        "pkg/notes.py": '"""Tests live in pkg.sub.test, not shipped."""\n',
+        "pkg/README.md": "# pkg\n",
+        "pkg/docs/index.rst": "pkg\n===\n",
+        "pkg/docs/conf.py": "project = 'pkg'\n",
+        "pkg/LICENSE.md": "MIT\n",
+        "pkg/data/words.txt": "a\n",
+    }))
+    # Test packages that code outside them imports: relative, absolute, and through a chain.
+    files.update(dist_info("imp", "2.0", {
+        "imp/__init__.py": "",
+        "imp/core.py": "from .tests import fixtures\n",
+        "imp/tests/__init__.py": "",
+        "imp/tests/fixtures.py": "from imp.sub.tests.helpers import H\n",
+        "imp/sub/__init__.py": "",
+        "imp/sub/mod.py": "from .. import docs\n",
+        "imp/sub/tests/helpers.py": "H = 1\n",
+        "imp/sub/tests/test_helpers.py": "from .helpers import H\n",
+        # Imported only from a test suite that is itself left out.
+        "imp/lonely/tests/test_lonely.py": "from imp.other.tests import only_tests_use_me\n",
+        "imp/other/tests/only_tests_use_me.py": "",
+        "imp/docs/__init__.py": "TEXT = 'imported'\n",
+    }))
+    files.update(dist_info("types-thing", "1.0", {
+        "thing-stubs/__init__.pyi": "X: int\n",
+        "thing-stubs/METADATA.toml": "version = '1'\n",
+    }))
+    # A dist-info carries docs and stubs of its own: importlib.metadata's, never touched.
+    files["pkg-1.0.dist-info/licenses/NOTES.md"] = "notes\n"
+    files["pkg-1.0.dist-info/entry_points.txt"] = "[console_scripts]\n"
+    return write_tree(root, files)
+
+
+FIRST_PARTY_TESTS = {
+    "app/__init__.py": "",
+    "app/handler.py": "def handler(event, context):\n    return {}\n",
+    "app/handler.pyi": "def handler(event: dict, context: object) -> dict: ...\n",
+    "app/README.md": "# app\n",
+    "app/ext.c": "int y;\n",
+    "tests/test_handler.py": "def test_handler():\n    pass\n",
+    "app/docs/guide.rst": "guide\n",
+}
+
+
+def test_slim_leaves_out_tests_stubs_sources_and_docs_of_distributions(tmp_path: Path) -> None:
+    site = slim_site(tmp_path / "site")
+    first_party = write_tree(tmp_path / "srcs", FIRST_PARTY_TESTS)
+    out = tmp_path / "layer.zip"
+    spec = ZipSpec(
+        output=str(out),
+        sources=(Source(str(site)), Source(str(first_party), first_party=True)),
+        prefix="python/",
+        slim=True,
+    )
+    report = build_zip(spec)
+    got = {n[len("python/"):] for n in names(out) if not n.endswith("/")}
+    dropped = {
+        "tests": ["pkg/tests/__init__.py", "pkg/tests/test_core.py", "pkg/sub/test/test_sub.py",
+                  "pkg/sub/test/data.json", "imp/lonely/tests/test_lonely.py", "pkg/conftest.py",
+                  "imp/other/tests/only_tests_use_me.py"],
+        "stubs": ["pkg/core.pyi", "thing-stubs/__init__.pyi", "thing-stubs/METADATA.toml"],
+        "sources": ["pkg/_speed.c", "pkg/include/pkg/speed.h", "pkg/_speed.pyx", "pkg/_speed.pxd",
+                    "pkg/lib/libspeed.a"],
+        "docs": ["pkg/README.md", "pkg/docs/index.rst", "pkg/docs/conf.py"],
+    }
+    for category, paths in dropped.items():
+        assert not set(paths) & got, (category, sorted(set(paths) & got))
+    kept = [
+        "pkg/__init__.py", "pkg/core.py", "pkg/py.typed", "pkg/testing/__init__.py",
+        "pkg/data/test/sample.json", "pkg/data/words.txt", "pkg/LICENSE.md", "pkg/data/grades.a",
+        "pkg/notes.py",
+        # Imported from outside: relative (`from .tests`), absolute, through a kept test module,
+        # and `from .. import docs`.
+        "imp/tests/__init__.py", "imp/tests/fixtures.py", "imp/sub/tests/helpers.py",
+        "imp/sub/tests/test_helpers.py", "imp/docs/__init__.py",
+        "pkg-1.0.dist-info/licenses/NOTES.md", "pkg-1.0.dist-info/RECORD",
+        "pkg-1.0.dist-info/METADATA", "pkg-1.0.dist-info/entry_points.txt",
+        "types_thing-1.0.dist-info/METADATA", "types_thing-1.0.dist-info/RECORD",
+        *FIRST_PARTY_TESTS,  # First-party files are never dropped.
+    ]
+    assert sorted(set(kept) - got) == []
+    assert report.slimmed == {
+        category: {
+            "files": len(paths),
+            "bytes": sum((site / path).stat().st_size for path in paths),
+        }
+        for category, paths in dropped.items()
+    }
+    assert list(report.slimmed) == ["tests", "stubs", "sources", "docs"]
+    assert report.slim_kept == ["imp/docs", "imp/sub/tests", "imp/tests"]
+    # The distributions are all still there, for importlib.metadata and the manifest.
+    assert report.distributions == {"imp": "2.0", "pkg": "1.0", "types-thing": "1.0"}
+    assert report.unzipped_size == sum(
+        i.file_size for i in zipfile.ZipFile(out).infolist() if not i.is_dir()
+    )
+
+
+def test_without_slim_everything_ships_and_nothing_is_reported(tmp_path: Path) -> None:
+    site = slim_site(tmp_path / "site")
+    report = normalize(site, tmp_path / "out.zip")
+    assert report.slimmed == {} and report.slim_kept == []
+    assert {"pkg/tests/test_core.py", "pkg/core.pyi", "pkg/_speed.c", "pkg/README.md"} <= set(
+        names(tmp_path / "out.zip")
+    )
+
+
+def test_slim_compiles_no_bytecode_for_what_it_leaves_out(tmp_path: Path) -> None:
+    site = slim_site(tmp_path / "site")
+    out = tmp_path / "out.zip"
+    normalize(site, out, bytecode=True, slim=True)
+    pycs = [n for n in names(out) if n.endswith(".pyc")]
+    assert f"pkg/__pycache__/core.{CACHE_TAG}.pyc" in pycs
+    assert f"imp/tests/__pycache__/fixtures.{CACHE_TAG}.pyc" in pycs
+    for left_out in ("pkg/tests/", "pkg/sub/test/", "pkg/docs/", "imp/other/tests/"):
+        assert not [n for n in pycs if n.startswith(left_out)], left_out
+
+
+def test_a_test_suite_a_single_module_imports_by_its_dotted_name_is_kept(tmp_path: Path) -> None:
+    files = dist_info("lib", "1.0", {
+        "lib/__init__.py": "",
+        "lib/runner.py": "import importlib\nmod = importlib.import_module('lib.tests.cases')\n",
+        "lib/tests/cases.py": "",
+        "lib/other/tests/test_a.py": "",
+    })
+    out = tmp_path / "out.zip"
+    report = normalize(write_tree(tmp_path / "site", files), out, slim=True)
+    assert "lib/tests/cases.py" in names(out)
+    assert "lib/other/tests/test_a.py" not in names(out)
+    assert report.slim_kept == ["lib/tests"]
+
+
+def test_slim_reads_multi_line_and_commented_imports(tmp_path: Path) -> None:
+    files = dist_info("lib", "1.0", {
+        "lib/__init__.py": "from . import (\n    core,  # the API\n    tests,\n)\n",
+        "lib/core.py": "",
+        "lib/tests/__init__.py": "",
+        "lib/sub/__init__.py": "",
+        "lib/sub/mod.py": "from lib.sub import core, \\\n    tests\n",
+        "lib/sub/tests/__init__.py": "",
+        "lib/sub/docs/__init__.py": "",  # Named nowhere.
+    })
+    out = tmp_path / "out.zip"
+    report = normalize(write_tree(tmp_path / "site", files), out, slim=True)
+    assert {"lib/tests/__init__.py", "lib/sub/tests/__init__.py"} <= set(names(out))
+    assert "lib/sub/docs/__init__.py" not in names(out)
+    assert report.slim_kept == ["lib/sub/tests", "lib/tests"]
 
 
 # ------------------------------------------------------------------------------ CLI

@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from pants.backend.python.util_rules.faas import (
     ResolvedPythonFaaSHandler,
@@ -71,6 +71,7 @@ from pants_powertools.target_types import (
     PowertoolsRuntimeField,
     PowertoolsServiceNameField,
     PowertoolsTracingField,
+    SlimField,
 )
 from pants_powertools.util_rules.interpreters import (
     LinkedPython,
@@ -199,6 +200,25 @@ def _runtime_provided(tgt: Target, subsystem: PowertoolsSubsystem) -> Tuple[str,
     return subsystem.runtime_provided_names() if exclude else ()
 
 
+def _slim(tgt: Target, subsystem: PowertoolsSubsystem) -> bool:
+    value = tgt[SlimField].value
+    return subsystem.slim if value is None else value
+
+
+def _slim_log_lines(slimmed: Mapping[str, Mapping[str, int]]) -> Tuple[Tuple[str, str], ...]:
+    """One `Slimmed` line for `pants package` when slim ran: what it saved, by category."""
+    if not slimmed:
+        return ()
+    files = sum(counts["files"] for counts in slimmed.values())
+    size = sum(counts["bytes"] for counts in slimmed.values())
+    parts = "".join(
+        f", {category} {counts['bytes'] / (1024 * 1024):.1f} MiB"
+        for category, counts in slimmed.items()
+        if counts["files"]
+    )
+    return (("Slimmed", f"{files} files, {limits.format_bytes(size)} unzipped left out{parts}"),)
+
+
 async def _compiler(
     tgt: Target, runtime: str, subsystem: PowertoolsSubsystem
 ) -> Optional[LinkedPython]:
@@ -261,8 +281,12 @@ async def _finish(
     log_lines: Sequence[Tuple[str, str]],
     **manifest_fields: Any,
 ) -> Tuple[Digest, Dict[str, Any]]:
-    """The manifest from the ZIP's report, written next to it."""
+    """The manifest from the ZIP's report, written next to it.
+
+    A function passes `slimmed` from its third-party ZIP step, where slim applies.
+    """
     report = zipped.report
+    slimmed = manifest_fields.pop("slimmed", report.slimmed)
     for warning in report.warnings:
         logger.warning(f"{tgt.address}: {warning}")
     data = manifest.build_manifest(
@@ -274,6 +298,7 @@ async def _finish(
         ),
         distributions=dict(report.distributions),
         artifact=path,
+        slimmed=slimmed,
         **manifest_fields,
     )
     size_warning = limits.zipped_size_warning(f"{tgt.address} ({path})", report.size)
@@ -386,6 +411,7 @@ async def build_layer_artifact(
             compiler=compiler.python,
             native=_native_check(runtime, arch, None),
             description=f"Write layer {path}",
+            slim=_slim(tgt, subsystem),
         ),
     )
     try:
@@ -398,7 +424,7 @@ async def build_layer_artifact(
         )
     except limits.LambdaLimitError as e:
         raise PowertoolsPackageError(str(e))
-    log_lines = (("Runtime", f"{runtime} {arch}"),)
+    log_lines = (("Runtime", f"{runtime} {arch}"), *_slim_log_lines(zipped.report.slimmed))
     digest, _ = await _finish(tgt, manifest.LAYER, runtime, arch, path, zipped, log_lines)
     return LambdaArtifact(
         address=request.address,
@@ -584,6 +610,7 @@ async def build_function_artifact(
             compiler=compiler.python,
             native=native,
             description=f"Select third-party code for Lambda {runtime} {arch}",
+            slim=_slim(tgt, subsystem),
         ),
     )
     reexport, srcs = await MultiGet(
@@ -631,6 +658,7 @@ async def build_function_artifact(
         ("Handler", f"{reexported} ({handler.module}.{handler.func})"),
         *(("Layer", str(public["arn"])) for public in plan.public_layers),
         *(("Layer", layer.path) for layer in layers),
+        *_slim_log_lines(deps_zip.report.slimmed),
     )
     digest, _ = await _finish(
         tgt,
@@ -658,6 +686,7 @@ async def build_function_artifact(
             ),
         ],
         environment=environment,
+        slimmed=deps_zip.report.slimmed,
     )
     layers_digest = await Get(Digest, MergeDigests(layer.digest for layer in layers))
     return LambdaArtifact(

@@ -55,6 +55,8 @@ class LambdaZipRequest:
     compiler: Optional[LinkedPython] = None
     native: Optional[NativeCheck] = None
     description: str = "Write a Lambda ZIP"
+    # Leave out the distributions' tests, stubs, C sources and docs (never first-party files).
+    slim: bool = False
 
     def script_request(self) -> Dict[str, Any]:
         return {
@@ -77,6 +79,7 @@ class LambdaZipRequest:
                 if self.native
                 else None
             ),
+            "slim": self.slim,
         }
 
 
@@ -93,6 +96,9 @@ class ZipReport:
     compiled: int
     warnings: Tuple[str, ...]
     largest_first_party: Tuple[Tuple[str, int], ...]
+    # {category: {"files": N, "bytes": unzipped size}} that slim left out; empty without slim.
+    slimmed: FrozenDict[str, FrozenDict[str, int]] = FrozenDict()
+    slim_kept: Tuple[str, ...] = ()  # Test or docs dirs kept because other code imports them.
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "ZipReport":
@@ -108,6 +114,11 @@ class ZipReport:
             compiled=int(data["compiled"]),
             warnings=tuple(data["warnings"]),
             largest_first_party=tuple((p, int(s)) for p, s in data["largest_first_party"]),
+            slimmed=FrozenDict(
+                (category, FrozenDict((k, int(v)) for k, v in sorted(counts.items())))
+                for category, counts in data.get("slimmed", {}).items()
+            ),
+            slim_kept=tuple(data.get("slim_kept", ())),
         )
 
 
