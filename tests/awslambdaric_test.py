@@ -17,7 +17,12 @@ gets the manifest's `environment` plus what Lambda itself sets, and is killed by
 the stub has seen the runtime come back for the event after the last one (or on timeout).
 
 The launcher also records where every imported module came from (on request through its
-stdin while the runtime waits for an event, and at exit).
+stdin while the runtime waits for an event, and at exit), and, when asked to, every file
+opened under the task folder (an audit hook), which shows whether importing read the shipped
+.pyc or compiled the .py.
+
+The python3.13 function without layers (src/greeter_py313:lambda) runs the same way in a
+CPython 3.13 venv of its own (skipped only when no CPython 3.13 is found).
 """
 
 import hashlib
@@ -39,17 +44,21 @@ import pytest
 from tests.e2e_support import (
     FUNCTIONS,
     LAYER_ZIPS,
+    PY313_FUNCTION,
+    PY313_RUNTIME,
+    PY313_VERSION,
     RUNTIME,
-    RUNTIME_VERSION,
     artifact,
     elf_entries,
     events_dir,
     extract,
     extract_cached,
+    find_runtime_python,
     install_runtime_provided,
     load_manifest,
     native_code_problems,
     pip_install,
+    pyc_cache_tag,
     require_runtime_python,
     sqs_message_ids,
 )
@@ -65,7 +74,8 @@ API = "/2018-06-01/runtime"
 ACCOUNT_ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
 LAUNCHER = r'''
-"""Starts awslambdaric like the bootstrap of Lambda's python3.12 runtime, in this layout."""
+"""Starts awslambdaric like the bootstrap of Lambda's python3.X runtime, in this layout."""
+import _imp
 import atexit
 import json
 import os
@@ -76,6 +86,18 @@ import threading
 spec_path, handler = sys.argv[1], sys.argv[2]
 with open(spec_path) as f:
     spec = json.load(f)
+
+# Files opened under a folder (the task): importing from the shipped unchecked-hash .pyc opens
+# only the .pyc; compiling from source (no usable .pyc) opens the .py.
+opened = []
+if spec.get("record_opens_under"):
+    opens_root = spec["record_opens_under"] + os.sep
+
+    def audit(event, args):
+        if event == "open" and isinstance(args[0], str) and args[0].startswith(opens_root):
+            opened.append(args[0])
+
+    sys.addaudithook(audit)
 
 # site.main() ran in awslambdaric's venv: sys.path is [this script's folder, the stdlib...,
 # the venv's site-packages]. Rebuild it in Lambda's order, awslambdaric's venv last.
@@ -110,6 +132,11 @@ def dump(reason):
         "venv_site": venv_site,
         "before_handler": before_handler,
         "modules": origins(),
+        "opened": list(opened),
+        "version": list(sys.version_info[:3]),
+        "cache_tag": sys.implementation.cache_tag,
+        "dont_write_bytecode": sys.flags.dont_write_bytecode,
+        "check_hash_based_pycs": _imp.check_hash_based_pycs,
     }
     partial = spec["modules_out"] + ".partial"
     with open(partial, "w") as f:
@@ -498,8 +525,9 @@ def lambda_environment(function_name: str, manifest: Dict, task: Path, handler: 
 
 def run_under_ric(venv: RicVenv, launcher: Path, workdir: Path, name: str, manifest: Dict,
                   task: Path, layer: Optional[Path], runtime_dir: Path,
-                  events: List[Tuple[str, bytes]]) -> RicRun:
-    """Starts the runtime on `task` (+ `layer`), feeds it `events` and collects everything."""
+                  events: List[Tuple[str, bytes]], record_task_opens: bool = False) -> RicRun:
+    """Starts the runtime on `task` (+ `layer`), feeds it `events` and collects everything
+    (with `record_task_opens`, also the files the process opened under `task`)."""
     function_name = "pants-powertools-" + name
     invocations = [
         Invocation(event_name, "%s-%02d-%s" % (name, i, event_name), event)
@@ -514,6 +542,7 @@ def run_under_ric(venv: RicVenv, launcher: Path, workdir: Path, name: str, manif
         "layer_dirs": [] if layer is None else [str(p) for p in layer_path_dirs(layer)],
         "runtime_dir": str(runtime_dir),
         "modules_out": str(modules_out),
+        "record_opens_under": str(task) if record_task_opens else None,
     }
     (run_dir / "spec.json").write_text(json.dumps(spec))
     handler = manifest["handler"]
@@ -654,19 +683,18 @@ def python312():
     return require_runtime_python()
 
 
-def install_ric_venv(python312: str, venv: Path) -> RicVenv:
-    """awslambdaric and its dependencies, alone in a venv that does not see the base
-    interpreter's site-packages."""
+def install_ric_venv(python: str, venv: Path) -> RicVenv:
+    """awslambdaric and its dependencies (for `python`'s version), alone in a venv of `python`
+    that does not see the base interpreter's site-packages."""
     proc = subprocess.run(
-        [python312, "-m", "venv", "--without-pip", str(venv)],
+        [python, "-m", "venv", "--without-pip", str(venv)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout.decode(errors="replace")
     config = (venv / "pyvenv.cfg").read_text()
     assert re.search(r"^include-system-site-packages\s*=\s*false\s*$", config, re.M), config
-    site_packages = venv / "lib" / ("python%d.%d" % RUNTIME_VERSION) / "site-packages"
-    assert site_packages.is_dir()
-    pip_install(python312, ["--target", str(site_packages), AWSLAMBDARIC])
+    [site_packages] = (venv / "lib").glob("python3.*/site-packages")
+    pip_install(python, ["--target", str(site_packages), AWSLAMBDARIC])
     top_level = set()
     for record in site_packages.glob("*.dist-info/RECORD"):
         for line in record.read_text().splitlines():
@@ -1002,3 +1030,141 @@ def test_arm64_native_code_is_aarch64(rel):
             assert set(elf_entries(zf)) == set(shared_objects)
         else:
             assert shared_objects == [] and elf_entries(zf) == {}
+
+
+# ---------------------------------------------------------------------------------------------
+# greeter_py313: the python3.13 x86_64 function without layers, under CPython 3.13.
+# ---------------------------------------------------------------------------------------------
+
+PY313_EVENTS = ["hello", "hello_greeting"]
+
+
+@pytest.fixture(scope="module")
+def python313() -> str:
+    python, tried = find_runtime_python(PY313_VERSION)
+    if python is None:
+        pytest.skip(
+            "no CPython %d.%d (the %s runtime's version) found, so the python3.13 function "
+            "cannot be run; tried: %s. Install one, e.g. `pyenv install %d.%d`."
+            % (PY313_VERSION + (PY313_RUNTIME, "; ".join(tried)) + PY313_VERSION)
+        )
+    return python
+
+
+@pytest.fixture(scope="module")
+def installed313(python313, workdir) -> Tuple[RicVenv, Path]:
+    """awslambdaric's venv for CPython 3.13, and what the python3.13 runtime provides that the
+    function ZIP (which has no layers) leaves out, installed for CPython 3.13."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ric = pool.submit(install_ric_venv, python313, workdir / "ric-venv-py313")
+        runtime = pool.submit(install_runtime_provided, python313,
+                              artifact(PY313_FUNCTION.artifact),
+                              workdir / "runtime-provided-py313", "")
+        return ric.result(), runtime.result()
+
+
+@pytest.fixture(scope="module")
+def py313_task(workdir) -> Path:
+    task = workdir / "task-greeter_py313"
+    if not task.is_dir():
+        extract(artifact(PY313_FUNCTION.artifact), task)
+    return task
+
+
+@pytest.fixture(scope="module")
+def py313_run(installed313, launcher, workdir, py313_task) -> RicRun:
+    ric_venv313, runtime_dir313 = installed313
+    function = PY313_FUNCTION
+    assert function.architecture == "x86_64"
+    manifest = load_manifest(function.artifact)
+    assert manifest["runtime"] == PY313_RUNTIME and manifest["layers"] == []
+    with zipfile.ZipFile(str(artifact(function.artifact))) as zf:
+        assert native_code_problems(zf, "x86_64") == {}
+    return run_under_ric(
+        ric_venv313, launcher, workdir, "greeter_py313", manifest, py313_task, None,
+        runtime_dir313, [_event("greeter_py313", name) for name in PY313_EVENTS],
+        record_task_opens=True,
+    )
+
+
+def test_py313_runs_under_cpython313_and_answers(py313_run):
+    assert_served_like_lambda(py313_run)
+    assert py313_run.modules is not None, py313_run.describe()
+    assert py313_run.modules["version"][:2] == list(PY313_VERSION)
+    assert py313_run.modules["cache_tag"] == pyc_cache_tag(PY313_VERSION)
+
+    hello = py313_run.response("hello")
+    assert hello["statusCode"] == 200
+    body = json.loads(hello["body"])
+    # The handler reports the interpreter it ran on.
+    assert body == {"message": "Hello, Ada!", "runtime": PY313_RUNTIME,
+                    "cache_tag": pyc_cache_tag(PY313_VERSION)}
+    greeting = py313_run.response("hello_greeting")
+    assert greeting["statusCode"] == 200
+    assert json.loads(greeting["body"])["message"] == "Bonjour, Grace!"
+    assert py313_run.stub.errors == {}
+    # awslambdaric names the runtime's Python in its User-Agent.
+    posted = py313_run.stub.responses[py313_run.request_id("hello")]
+    assert posted.headers["user-agent"].startswith("aws-lambda-python/3.13."), posted.headers
+
+
+def test_py313_logs_structured_json(py313_run):
+    manifest_env = load_manifest(PY313_FUNCTION.artifact)["environment"]
+    logs = py313_run.logs()
+    assert logs, py313_run.describe()
+    assert {log["service"] for log in logs} == {manifest_env["POWERTOOLS_SERVICE_NAME"]}
+    greetings = [log for log in logs if log.get("message") == "Greeting"]
+    assert [(log["greeted"], log["greeting"]) for log in greetings] == [
+        ("Ada", "Hello"), ("Grace", "Bonjour"),
+    ]
+    assert [log["function_request_id"] for log in greetings] == [
+        py313_run.request_id(name) for name in PY313_EVENTS
+    ]
+    assert [log["cold_start"] for log in greetings] == [True, False]
+    # The API Gateway request id, as the correlation id (correlation_paths.API_GATEWAY_REST).
+    events = [json.loads((events_dir("greeter_py313") / (name + ".json")).read_bytes())
+              for name in PY313_EVENTS]
+    assert [log["correlation_id"] for log in greetings] == [
+        e["requestContext"]["requestId"] for e in events
+    ]
+
+
+def test_py313_imports_come_from_the_task_and_use_the_shipped_pyc(
+    py313_run, installed313, py313_task
+):
+    """Powertools and its dependencies come from the function ZIP itself (no layer), jmespath
+    from what the runtime provides; and every module imported from the task folder was loaded
+    from its shipped CPython 3.13 .pyc: the process opened that .pyc and never its .py (an
+    unchecked-hash .pyc is used without reading the source; a missing, stale or
+    wrong-version one would have made CPython compile the .py)."""
+    ric_venv313, runtime_dir313 = installed313
+    origins = assert_isolated(py313_run, py313_task, None, runtime_dir313, ric_venv313)
+    for module in ("lambda_function", "greeter_py313.app", "aws_lambda_powertools",
+                   "aws_lambda_powertools.logging.logger",
+                   "aws_lambda_powertools.event_handler.api_gateway", "typing_extensions"):
+        assert origins[module] == "task", module
+    assert origins["jmespath"] == "runtime-provided"
+    assert origins["awslambdaric.bootstrap"] == "awslambdaric-venv"
+
+    record = py313_run.modules
+    assert record is not None
+    assert record["check_hash_based_pycs"] == "default"  # As in Lambda.
+    assert record["dont_write_bytecode"]  # -B: nothing it imports could be cached anew.
+    opened = set(record["opened"])
+    assert [path for path in opened if path.endswith(".py")] == []
+    tag = pyc_cache_tag(PY313_VERSION)
+    from_task = {name: path for name, path in record["modules"].items()
+                 if origins.get(name) == "task" and path and path.endswith(".py")}
+    assert len(from_task) > 50, sorted(from_task)
+    not_from_pyc = {}
+    for name, source in sorted(from_task.items()):
+        folder, module_file = os.path.split(source)
+        pyc = os.path.join(folder, "__pycache__", "%s.%s.pyc" % (module_file[:-3], tag))
+        if pyc not in opened:
+            not_from_pyc[name] = source
+    assert not_from_pyc == {}
+    # Nothing was written to the task folder: its files are exactly the ZIP's.
+    with zipfile.ZipFile(str(artifact(PY313_FUNCTION.artifact))) as zf:
+        shipped = {n.rstrip("/") for n in zf.namelist()}
+    on_disk = {str(p.relative_to(py313_task)) for p in py313_task.rglob("*")}
+    assert on_disk == shipped

@@ -1,6 +1,6 @@
 """Shared helpers for the end-to-end tests over the artifacts that `pants package` builds.
 
-The `python_tests` targets in tests/BUILD list the layer and both functions as
+The `python_tests` targets in tests/BUILD list the layer and the example functions as
 `runtime_package_dependencies`, so Pants builds them and puts them in the test sandbox at
 their dist-relative paths (e.g. `src/powertools-x86_64.zip`), each with its manifest.
 This module only reads them (stdlib only, CPython 3.9 syntax).
@@ -57,6 +57,15 @@ FUNCTIONS = {
     ),
 }
 
+# A function for the python3.13 runtime without layers (src/greeter_py313:lambda): its ZIP
+# bundles Powertools and its dependencies for cp313, with .pyc of CPython 3.13.
+PY313_RUNTIME = "python3.13"
+PY313_VERSION = (3, 13)
+PY313_FUNCTION = Function(
+    "greeter_py313", "src.greeter_py313/lambda.zip", "x86_64",
+    "greeter_py313.app.lambda_handler", "greeter-py313",
+)
+
 # What the Lambda Python runtime already provides (and the official Powertools layer removes):
 # PEP 503 distribution names, and the top-level import names they install.
 RUNTIME_PROVIDED_DISTS = frozenset(
@@ -71,9 +80,22 @@ ELF_MACHINE = {"x86_64": 62, "arm64": 183}
 ELF_MAGIC = b"\x7fELF"
 ELF_CLASS_64 = 2
 ELF_TYPE_SHARED = 3  # ET_DYN
-# CPython 3.12's bytecode magic number (importlib.util.MAGIC_NUMBER; 3531 little-endian + \r\n).
-PYC_MAGIC_312 = (3531).to_bytes(2, "little") + b"\r\n"
+# Bytecode magic numbers (importlib.util.MAGIC_NUMBER: the number little-endian + \r\n) and
+# cache tags of the CPython versions of the runtimes the examples use.
+PYC_MAGIC = {
+    (3, 12): (3531).to_bytes(2, "little") + b"\r\n",
+    (3, 13): (3571).to_bytes(2, "little") + b"\r\n",
+}
+PYC_MAGIC_312 = PYC_MAGIC[(3, 12)]
 PYC_CACHE_TAG = "cpython-312"
+# PEP 552 flags: bit 0 hash-based, bit 1 check_source. Lambda's runtimes leave
+# --check-hash-based-pycs at "default", so an unchecked-hash .pyc is used without reading
+# (or hashing) its source.
+PYC_FLAGS_UNCHECKED_HASH = 0b01
+
+
+def pyc_cache_tag(version: Tuple[int, int]) -> str:
+    return "cpython-%d%d" % version
 
 
 def artifact(rel: str) -> Path:
@@ -218,14 +240,17 @@ def _pyenv_root() -> Optional[str]:
     return out.stdout.decode().strip() or None
 
 
-def find_runtime_python() -> Tuple[Optional[str], List[str]]:
-    """(interpreter, what was tried): `python3.12` on PATH, then pyenv's 3.12.x, newest first.
+def find_runtime_python(
+    version: Tuple[int, int] = RUNTIME_VERSION,
+) -> Tuple[Optional[str], List[str]]:
+    """(interpreter, what was tried): `python3.X` on PATH, then pyenv's 3.X.y, newest first
+    (3.X is `version`, by default the python3.12 runtime's).
 
-    Each candidate is run to check it is CPython 3.12 (a pyenv shim on PATH may refuse to
-    run when 3.12 is not the selected version); the interpreter's own sys.executable is
+    Each candidate is run to check it is CPython 3.X (a pyenv shim on PATH may refuse to
+    run when 3.X is not the selected version); the interpreter's own sys.executable is
     returned so later runs skip any shim.
     """
-    want = "%d.%d" % RUNTIME_VERSION
+    want = "%d.%d" % version
     candidates = []
     on_path = shutil.which("python" + want)
     if on_path:
@@ -268,9 +293,13 @@ def extract(zip_path: Path, dest: Path) -> None:
                 os.chmod(str(target), mode)
 
 
-def bytecode_problems(zf: zipfile.ZipFile) -> List[Tuple[str, str]]:
-    """Bytecode that Lambda's CPython 3.12 would not use as is: not in `__pycache__`, another
-    cache tag or magic, timestamp-based (PEP 552 flags bit 0 unset), or without its source."""
+def bytecode_problems(
+    zf: zipfile.ZipFile, version: Tuple[int, int] = RUNTIME_VERSION
+) -> List[Tuple[str, str]]:
+    """Bytecode that Lambda's CPython 3.X (`version`, by default 3.12) would not use as is: not
+    in `__pycache__`, another cache tag or magic, timestamp-based (PEP 552 flags bit 0 unset),
+    or without its source."""
+    cache_tag, magic = pyc_cache_tag(version), PYC_MAGIC[version]
     names = set(zf.namelist())
     problems = []
     for name in sorted(names):
@@ -284,13 +313,13 @@ def bytecode_problems(zf: zipfile.ZipFile) -> List[Tuple[str, str]]:
             problems.append((name, "not a .pyc"))
             continue
         module, _, tag = parts[-1][: -len(".pyc")].rpartition(".")
-        if tag != PYC_CACHE_TAG:
+        if tag != cache_tag:
             problems.append((name, "cache tag %s" % tag))
         source = "/".join(parts[:-2] + [module + ".py"])
         if source not in names:
             problems.append((name, "no source %s" % source))
         header = parse_pyc_header(zf.read(name))
-        if header.magic != PYC_MAGIC_312:
+        if header.magic != magic:
             problems.append((name, "magic %r" % header.magic))
         if not header.flags & 0b01:
             problems.append((name, "timestamp-based (flags %d)" % header.flags))
@@ -365,7 +394,7 @@ PIP_TIMEOUT = 600
 
 def require_runtime_python() -> str:
     """`find_runtime_python()`, or an AssertionError that says what was tried and the fix."""
-    python, tried = find_runtime_python()
+    python, tried = find_runtime_python(RUNTIME_VERSION)
     assert python is not None, (
         "No CPython %d.%d (the %s runtime's version) found; tried: %s. Install one, e.g. "
         "`pyenv install %d.%d`." % (RUNTIME_VERSION + (RUNTIME, "; ".join(tried)) + RUNTIME_VERSION)
@@ -396,12 +425,15 @@ def pip_install(python: str, args: List[str], timeout: int = PIP_TIMEOUT) -> Non
     assert proc.returncode == 0, proc.stdout.decode(errors="replace")
 
 
-def runtime_provided_requirements(layer_zip: Path) -> List[str]:
-    """The unconditional requirements of the layer's distributions that the runtime provides."""
+def runtime_provided_requirements(artifact_zip: Path, prefix: str = "python/") -> List[str]:
+    """The unconditional requirements of the distributions installed under `prefix` of a ZIP
+    (a layer's `python/`, or "" for a function ZIP) that the runtime provides."""
     requirements = []
-    with zipfile.ZipFile(str(layer_zip)) as zf:
+    with zipfile.ZipFile(str(artifact_zip)) as zf:
         for name in zf.namelist():
-            if not name.endswith(".dist-info/METADATA") or name.count("/") != 2:
+            if not name.startswith(prefix) or not name.endswith(".dist-info/METADATA"):
+                continue
+            if name[len(prefix):].count("/") != 1:
                 continue
             for line in zf.read(name).decode("utf-8").splitlines():
                 if not line.startswith("Requires-Dist:"):
@@ -417,12 +449,13 @@ def runtime_provided_requirements(layer_zip: Path) -> List[str]:
     return sorted(set(requirements))
 
 
-def install_runtime_provided(python: str, layer_zip: Path, dest: Path) -> Path:
+def install_runtime_provided(python: str, layer_zip: Path, dest: Path,
+                             prefix: str = "python/") -> Path:
     """What Lambda's runtime provides after the layers (its boto3, botocore, jmespath, ...) and
-    the layer therefore leaves out, installed with pip from PyPI into `dest`. Only
-    runtime-provided distributions may come in: nothing here may stand in for something the
-    layer should have carried."""
-    requirements = runtime_provided_requirements(layer_zip)
+    the layer (or, with `prefix=""`, a function ZIP without layers) therefore leaves out,
+    installed with pip from PyPI into `dest` for `python`. Only runtime-provided distributions
+    may come in: nothing here may stand in for something the ZIP should have carried."""
+    requirements = runtime_provided_requirements(layer_zip, prefix)
     assert any(r.startswith("jmespath") for r in requirements), requirements
     pip_install(python, ["--target", str(dest), *requirements])
     installed = set(dist_info_dirs([p.name + "/" for p in dest.iterdir()]))

@@ -1,6 +1,8 @@
 """The function ZIPs and manifests that `pants package` writes for the two example functions:
 the `lambda_function.handler` re-export, first-party code only (the layer provides the rest),
-Lambda-readable modes, and a manifest that matches the bytes and names the right layer."""
+Lambda-readable modes, and a manifest that matches the bytes and names the right layer.
+Then the python3.13 function without layers (src/greeter_py313:lambda): Powertools bundled
+for cp313, and a CPython 3.13 .pyc for every .py."""
 
 import ast
 import stat
@@ -12,14 +14,24 @@ from tests.e2e_support import (
     FUNCTIONS,
     LAYER_ADDRESS,
     LAYER_ZIPS,
+    PY313_FUNCTION,
+    PY313_RUNTIME,
+    PY313_VERSION,
+    PYC_FLAGS_UNCHECKED_HASH,
+    PYC_MAGIC,
     RUNTIME,
+    RUNTIME_PROVIDED_DISTS,
     RUNTIME_PROVIDED_TOP_LEVEL,
     artifact,
     bytecode_problems,
     code_sha256,
+    dist_info_dirs,
     load_manifest,
     manifest_path,
+    native_code_problems,
     parse_elf_header,
+    parse_pyc_header,
+    pyc_cache_tag,
     sha256_hex,
     top_level_names,
     unix_mode,
@@ -120,3 +132,88 @@ def test_manifest_describes_the_zip_and_its_layer(function, function_zip):
     assert layer["runtime"] == RUNTIME == layer_manifest["runtime"]
     assert layer["sha256"] == layer_manifest["sha256"]
     assert layer["sha256"] == sha256_hex(artifact(layer_rel).read_bytes())
+
+
+# ---------------------------------------------------------------------------------------------
+# The python3.13 function without layers.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def py313_zip():
+    with zipfile.ZipFile(str(artifact(PY313_FUNCTION.artifact))) as zf:
+        yield zf
+
+
+def _pyc_of(source: str, version) -> str:
+    folder, _, module = source.rpartition("/")
+    cached = "__pycache__/%s.%s.pyc" % (module[: -len(".py")], pyc_cache_tag(version))
+    return folder + "/" + cached if folder else cached
+
+
+def test_py313_manifest_says_python313_and_no_layers(py313_zip):
+    function = PY313_FUNCTION
+    data = artifact(function.artifact).read_bytes()
+    manifest = load_manifest(function.artifact)
+    assert manifest["kind"] == "function"
+    assert manifest["runtime"] == PY313_RUNTIME == "python3.13"
+    assert manifest["architectures"] == [function.architecture] == ["x86_64"]
+    assert manifest["handler"] == "lambda_function.handler"
+    assert manifest["source_handler"] == function.source_handler
+    assert manifest["artifact"] == function.artifact
+    assert manifest["sha256"] == sha256_hex(data)
+    assert manifest["code_sha256"] == code_sha256(data)
+    assert manifest["layers"] == []
+    assert manifest["environment"]["POWERTOOLS_SERVICE_NAME"] == function.service
+    # Without layers the ZIP carries Powertools and what it needs, minus what the runtime has.
+    in_zip = dist_info_dirs(py313_zip.namelist())
+    assert manifest["distributions"] == in_zip
+    assert in_zip["aws-lambda-powertools"] == "3.37.0"
+    assert {"pydantic", "pydantic-core"} <= set(in_zip)
+    assert not set(in_zip) & RUNTIME_PROVIDED_DISTS
+    assert not set(top_level_names(py313_zip.namelist())) & RUNTIME_PROVIDED_TOP_LEVEL
+
+
+def test_py313_every_py_has_an_unchecked_hash_cp313_pyc(py313_zip):
+    names = set(py313_zip.namelist())
+    sources = sorted(n for n in names if n.endswith(".py"))
+    # Its own modules, the handler re-export and Powertools' modules are all there.
+    for source in ("lambda_function.py", "greeter_py313/__init__.py", "greeter_py313/app.py",
+                   "aws_lambda_powertools/__init__.py",
+                   "aws_lambda_powertools/logging/logger.py"):
+        assert source in names, source
+    missing = [s for s in sources if _pyc_of(s, PY313_VERSION) not in names]
+    assert missing == []
+    # Only CPython 3.13 bytecode (no 3.12 left over), each next to its source.
+    assert bytecode_problems(py313_zip, PY313_VERSION) == []
+    pycs = [n for n in names if n.endswith(".pyc")]
+    assert len(pycs) == len(sources)
+    for pyc in pycs:
+        header = parse_pyc_header(py313_zip.read(pyc))
+        assert header.magic == PYC_MAGIC[PY313_VERSION], pyc
+        assert header.flags == PYC_FLAGS_UNCHECKED_HASH, (pyc, header.flags)
+
+
+def test_py313_native_code_is_cp313_x86_64(py313_zip):
+    assert native_code_problems(py313_zip, "x86_64") == {}
+    shared_objects = [n for n in py313_zip.namelist() if n.endswith(".so")]
+    assert any(n.startswith("pydantic_core/") for n in shared_objects), shared_objects
+    # Extension modules built for another CPython would not import on python3.13.
+    wrong = [n for n in shared_objects
+             if ".cpython-" in n and ".cpython-%d%d-" % PY313_VERSION not in n]
+    assert wrong == []
+
+
+def test_py313_modes(py313_zip):
+    """Files 0644; directories and native code (decided by content, as for the layer) 0755."""
+    wrong = []
+    for info in py313_zip.infolist():
+        if info.filename.endswith("/"):
+            expected = stat.S_IFDIR | 0o755
+        elif parse_elf_header(py313_zip.read(info)) is not None:
+            expected = stat.S_IFREG | 0o755
+        else:
+            expected = stat.S_IFREG | 0o644
+        if unix_mode(info) != expected:
+            wrong.append((info.filename, oct(unix_mode(info)), oct(expected)))
+    assert wrong == []
