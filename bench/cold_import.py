@@ -52,10 +52,20 @@ def main() -> int:
         for _ in range(args.runs):
             out = subprocess.run(
                 [args.python, "-B", "-s", "-c", _PROBE.format(paths=paths)],
-                check=True, capture_output=True, text=True, env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
             ).stdout
             times.append(float(out.strip().splitlines()[-1]))
-    print(json.dumps({"median_ms": round(statistics.median(times), 1), "runs_ms": [round(t, 1) for t in times]}))
+    print(
+        json.dumps(
+            {
+                "median_ms": round(statistics.median(times), 1),
+                "runs_ms": [round(t, 1) for t in times],
+            }
+        )
+    )
     return 0
 
 

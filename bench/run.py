@@ -140,7 +140,8 @@ def find_python312() -> str:
             continue
         p = subprocess.run(
             [c, "-c", "import sys; assert sys.version_info[:2] == (3, 12); print(sys.executable)"],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if p.returncode == 0:
             return p.stdout.strip()
@@ -181,7 +182,9 @@ def ensure_venv(name: str, python: str, requirement: str, exe: str) -> Path:
         subprocess.run([python, "-m", "venv", str(venv)], check=True)
         subprocess.run(
             [str(venv / "bin" / "pip"), "install", "-q", requirement],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         marker.touch()
     return venv / "bin" / exe
@@ -215,7 +218,9 @@ def stop_pantsd(scratch: Path) -> None:
 
 def pants_venv_python() -> Optional[str]:
     root = os.environ.get("PANTS_BOOTSTRAP_CACHE") or str(
-        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pants-powertools" / "bootstrap"
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        / "pants-powertools"
+        / "bootstrap"
     )
     found = sorted(glob.glob(f"{root}/pants-2.17.1-py*/bin/python"))
     return found[0] if found else None
@@ -257,7 +262,9 @@ def prepare_scratch(scratch: Path, n_fns: int, fresh: bool) -> bool:
     # (b) Pants' own python_awslambda, in the scratch copy only.
     toml = scratch / "pants.toml"
     text = toml.read_text()
-    text = text.replace('  "pants_powertools",\n]', '  "pants_powertools",\n  "pants.backend.awslambda.python",\n]')
+    text = text.replace(
+        '  "pants_powertools",\n]', '  "pants_powertools",\n  "pants.backend.awslambda.python",\n]'
+    )
     if "pants.backend.awslambda.python" not in text:
         raise BenchError("could not add pants.backend.awslambda.python to the scratch pants.toml")
     text += '\n[lambdex]\nlayout = "zip"\n'
@@ -284,13 +291,25 @@ def prepare_scratch(scratch: Path, n_fns: int, fresh: bool) -> bool:
     py = pants_venv_python()
     if py is None:
         log("bootstrapping Pants for the scratch copy")
-        subprocess.run(["./pants", "--no-pantsd", "--version"], cwd=scratch, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["./pants", "--no-pantsd", "--version"],
+            cwd=scratch,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         py = pants_venv_python()
     subprocess.run(
-        [py, "-c", "import sys; from pants_powertools.complete_platforms import complete_platform_json as j; "
-         "open(sys.argv[1], 'w').write(j('python3.12', 'arm64'))", str(layer / "python3.12-arm64.json")],
-        cwd=scratch, env={**os.environ, "PYTHONPATH": str(scratch / "pants-plugins")}, check=True,
+        [
+            py,
+            "-c",
+            "import sys; from pants_powertools.complete_platforms import complete_platform_json as j; "
+            "open(sys.argv[1], 'w').write(j('python3.12', 'arm64'))",
+            str(layer / "python3.12-arm64.json"),
+        ],
+        cwd=scratch,
+        env={**os.environ, "PYTHONPATH": str(scratch / "pants-plugins")},
+        check=True,
     )
     # N small functions on the shared layer, each also as a code-only python_awslambda.
     fns = scratch / "src" / "bench_fns"
@@ -377,8 +396,9 @@ class Bench:
         self.results: Dict[str, object] = {
             "started": datetime.datetime.now().isoformat(timespec="seconds"),
             "machine": machine_info(),
-            "commit": subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
-                                     text=True).stdout.strip(),
+            "commit": subprocess.run(
+                ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
+            ).stdout.strip(),
             "args": vars(args),
             "measures": {},
         }
@@ -389,8 +409,14 @@ class Bench:
 
     # -- recording ------------------------------------------------------------------------
 
-    def record(self, measure: str, peer: str, samples: List[Tuple[float, float]], unit: str = "s",
-               note: str = "") -> float:
+    def record(
+        self,
+        measure: str,
+        peer: str,
+        samples: List[Tuple[float, float]],
+        unit: str = "s",
+        note: str = "",
+    ) -> float:
         values = [s for s, _ in samples]
         entry = {
             "median": round(median(values), 4),
@@ -401,7 +427,9 @@ class Bench:
         if note:
             entry["note"] = note
         self.results["measures"].setdefault(measure, {})[peer] = entry  # type: ignore[union-attr]
-        log(f"{measure} / {peer}: median {entry['median']} {unit} runs {entry['runs']} load {entry['load1']}")
+        log(
+            f"{measure} / {peer}: median {entry['median']} {unit} runs {entry['runs']} load {entry['load1']}"
+        )
         self.save()
         return entry["median"]  # type: ignore[return-value]
 
@@ -442,17 +470,37 @@ class Bench:
             log("installing a stand-in for the runtime's boto3 (for cold imports)")
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
             subprocess.run(
-                [str(self.uv), "pip", "install", "-q", "--python-platform", "x86_64-manylinux2014",
-                 "--python-version", "3.12", "--target", str(self.runtime_dir), *RUNTIME_REQS],
-                check=True, env={**self.peer_env, "UV_CACHE_DIR": str(self.uv_cache)},
+                [
+                    str(self.uv),
+                    "pip",
+                    "install",
+                    "-q",
+                    "--python-platform",
+                    "x86_64-manylinux2014",
+                    "--python-version",
+                    "3.12",
+                    "--target",
+                    str(self.runtime_dir),
+                    *RUNTIME_REQS,
+                ],
+                check=True,
+                env={**self.peer_env, "UV_CACHE_DIR": str(self.uv_cache)},
             )
             # The runtime's own packages come precompiled; compile them once, in place.
-            subprocess.run([self.py312, "-m", "compileall", "-q", str(self.runtime_dir)], check=True)
+            subprocess.run(
+                [self.py312, "-m", "compileall", "-q", str(self.runtime_dir)], check=True
+            )
             (self.runtime_dir / ".ok").touch()
         versions = {
-            "uv": subprocess.run([str(self.uv), "--version"], capture_output=True, text=True).stdout.strip(),
-            "pip": subprocess.run([str(self.pip), "--version"], capture_output=True, text=True).stdout.split(" from")[0],
-            "sam": subprocess.run([str(self.sam), "--version"], capture_output=True, text=True).stdout.strip(),
+            "uv": subprocess.run(
+                [str(self.uv), "--version"], capture_output=True, text=True
+            ).stdout.strip(),
+            "pip": subprocess.run(
+                [str(self.pip), "--version"], capture_output=True, text=True
+            ).stdout.split(" from")[0],
+            "sam": subprocess.run(
+                [str(self.sam), "--version"], capture_output=True, text=True
+            ).stdout.strip(),
             "python3.12": self.py312,
         }
         self.results["tools"] = versions
@@ -472,9 +520,20 @@ class Bench:
         fn_lambdas = [f"src/bench_fns/fn{i:02d}:lambda" for i in range(1, a.fns + 1)]
         fn_builtins = [f"src/bench_fns/fn{i:02d}:builtin" for i in range(1, a.builtin_fns + 1)]
         log("warm-up: pantsd and every Pants artifact (process cache on)")
-        self.pants(["package", "src:powertools", "src/orders_api:lambda", "src/orders_api:builtin-fat",
-                    "src/orders_api:builtin-code", "src/builtin_layer:x86_64", "src/builtin_layer:arm64",
-                    *fn_lambdas, *fn_builtins], "warmup-pants")
+        self.pants(
+            [
+                "package",
+                "src:powertools",
+                "src/orders_api:lambda",
+                "src/orders_api:builtin-fat",
+                "src/orders_api:builtin-code",
+                "src/builtin_layer:x86_64",
+                "src/builtin_layer:arm64",
+                *fn_lambdas,
+                *fn_builtins,
+            ],
+            "warmup-pants",
+        )
         for rel, name in (
             ("src/powertools-x86_64.zip", "plugin-layer-x86_64.zip"),
             ("src/powertools-arm64.zip", "plugin-layer-arm64.zip"),
@@ -486,16 +545,24 @@ class Bench:
         ):
             self.copy_dist(rel, name)
         log("warm-up: the plugin's artifacts without bytecode")
-        self.pants(["--powertools-compile-bytecode=false", "package", "src:powertools",
-                    "src/orders_api:lambda"], "warmup-pants-nopyc")
+        self.pants(
+            [
+                "--powertools-compile-bytecode=false",
+                "package",
+                "src:powertools",
+                "src/orders_api:lambda",
+            ],
+            "warmup-pants-nopyc",
+        )
         self.copy_dist("src/powertools-x86_64.zip", "plugin-nopyc-layer-x86_64.zip")
         self.copy_dist("src.orders_api/lambda.zip", "plugin-nopyc-fn.zip")
         self.pants(["package", "src:powertools", "src/orders_api:lambda"], "warmup-pants")
         log("warm-up: uv cache (both architectures) and SAM's build cache")
         for arch in ARCHS:
             self.uv_layer(arch)
-        self.runner.run([str(self.sam), "build", "--cached"], self.peers / "sam", "warmup-sam",
-                        env=self.sam_env)
+        self.runner.run(
+            [str(self.sam), "build", "--cached"], self.peers / "sam", "warmup-sam", env=self.sam_env
+        )
         self.zip_dir(self.peers / "fn", self.art / "peers-fn.zip")
 
     # -- peer recipes ---------------------------------------------------------------------
@@ -545,41 +612,94 @@ class Bench:
             self.edit(app)
             add("plugin", self.pants(["package", "src/orders_api:lambda"], "rebuild-plugin"))
             # For comparison: the same ./pants and pantsd through Pants' Python client.
-            add("python-noop", self.runner.run(["./pants", "package", "src/orders_api:lambda"],
-                                               self.scratch, "noop-python", env=python_client))
+            add(
+                "python-noop",
+                self.runner.run(
+                    ["./pants", "package", "src/orders_api:lambda"],
+                    self.scratch,
+                    "noop-python",
+                    env=python_client,
+                ),
+            )
             self.edit(app)
-            add("python", self.runner.run(["./pants", "package", "src/orders_api:lambda"],
-                                          self.scratch, "rebuild-python", env=python_client))
+            add(
+                "python",
+                self.runner.run(
+                    ["./pants", "package", "src/orders_api:lambda"],
+                    self.scratch,
+                    "rebuild-python",
+                    env=python_client,
+                ),
+            )
             if quick:
                 continue
             self.edit(app)
-            add("builtin-fat", self.pants(["package", "src/orders_api:builtin-fat"], "rebuild-builtin-fat"))
+            add(
+                "builtin-fat",
+                self.pants(["package", "src/orders_api:builtin-fat"], "rebuild-builtin-fat"),
+            )
             self.edit(app)
-            add("builtin-code", self.pants(["package", "src/orders_api:builtin-code"], "rebuild-builtin-code"))
+            add(
+                "builtin-code",
+                self.pants(["package", "src/orders_api:builtin-code"], "rebuild-builtin-code"),
+            )
             for peer in ("pip", "uv"):  # both recipes zip the function code alone with `zip -r`
                 self.edit(self.peers / "fn" / "orders_api" / "app.py")
-                add(peer, self.runner.run(
-                    "rm -f ../function.zip && zip -r -q ../function.zip .", self.peers / "fn",
-                    f"rebuild-{peer}", env=self.peer_env, shell=True))
+                add(
+                    peer,
+                    self.runner.run(
+                        "rm -f ../function.zip && zip -r -q ../function.zip .",
+                        self.peers / "fn",
+                        f"rebuild-{peer}",
+                        env=self.peer_env,
+                        shell=True,
+                    ),
+                )
             self.edit(self.peers / "sam" / "function" / "orders_api" / "app.py")
-            add("sam", self.runner.run([str(self.sam), "build", "--cached", "OrdersFunction"],
-                                       self.peers / "sam", "rebuild-sam", env=self.sam_env))
-        self.record("noop", "plugin", samples["plugin-noop"], note="`package` of the function, nothing changed, pantsd warm")
+            add(
+                "sam",
+                self.runner.run(
+                    [str(self.sam), "build", "--cached", "OrdersFunction"],
+                    self.peers / "sam",
+                    "rebuild-sam",
+                    env=self.sam_env,
+                ),
+            )
+        self.record(
+            "noop",
+            "plugin",
+            samples["plugin-noop"],
+            note="`package` of the function, nothing changed, pantsd warm",
+        )
         self.record("rebuild", "plugin", samples["plugin"])
-        self.record("rebuild_minus_noop", "plugin",
-                    [(r[0] - n[0], r[1]) for r, n in zip(samples["plugin"], samples["plugin-noop"])],
-                    note="the plugin's own work per edit: rebuild minus the no-op of the same rep")
+        self.record(
+            "rebuild_minus_noop",
+            "plugin",
+            [(r[0] - n[0], r[1]) for r, n in zip(samples["plugin"], samples["plugin-noop"])],
+            note="the plugin's own work per edit: rebuild minus the no-op of the same rep",
+        )
         note = "./pants with PANTS_NATIVE_CLIENT=0: Pants 2.17's Python client, same pantsd"
         self.record("noop_python_client", "plugin", samples["python-noop"], note=note)
         self.record("rebuild_python_client", "plugin", samples["python"], note=note)
         if quick:
             return
-        self.record("rebuild", "builtin", samples["builtin-fat"], note="fat ZIP (requirements + sources)")
-        self.record("rebuild_code_only", "builtin", samples["builtin-code"], note="include_requirements=False")
+        self.record(
+            "rebuild", "builtin", samples["builtin-fat"], note="fat ZIP (requirements + sources)"
+        )
+        self.record(
+            "rebuild_code_only",
+            "builtin",
+            samples["builtin-code"],
+            note="include_requirements=False",
+        )
         self.record("rebuild", "pip", samples["pip"], note="code-only ZIP: `zip -r` of the sources")
         self.record("rebuild", "uv", samples["uv"], note="code-only ZIP: `zip -r` of the sources")
-        self.record("rebuild", "sam", samples["sam"],
-                    note="`sam build --cached OrdersFunction` (the function and, incrementally, its layer)")
+        self.record(
+            "rebuild",
+            "sam",
+            samples["sam"],
+            note="`sam build --cached OrdersFunction` (the function and, incrementally, its layer)",
+        )
         self.copy_dist("src.orders_api/lambda.zip", "plugin-fn.zip")
 
     def measure_fns(self) -> None:
@@ -599,21 +719,27 @@ class Bench:
         def plugin(count: int) -> Tuple[float, float]:
             for i in range(1, count + 1):
                 self.edit(fns / f"fn{i:02d}" / "app.py")
-            return self.pants(["package", *[f"src/bench_fns/fn{i:02d}:lambda" for i in range(1, count + 1)]],
-                              f"fns-plugin-{count}")
+            return self.pants(
+                ["package", *[f"src/bench_fns/fn{i:02d}:lambda" for i in range(1, count + 1)]],
+                f"fns-plugin-{count}",
+            )
 
         def builtin(count: int) -> Tuple[float, float]:
             for i in range(1, count + 1):
                 self.edit(fns / f"fn{i:02d}" / "app.py")
-            return self.pants(["package", *[f"src/bench_fns/fn{i:02d}:builtin" for i in range(1, count + 1)]],
-                              f"fns-builtin-{count}")
+            return self.pants(
+                ["package", *[f"src/bench_fns/fn{i:02d}:builtin" for i in range(1, count + 1)]],
+                f"fns-builtin-{count}",
+            )
 
         def pip(count: int) -> Tuple[float, float]:
             for i in range(1, count + 1):
                 self.edit(self.peers / "fns" / f"fn{i:02d}" / "app.py")
             names = " ".join(f"fn{i:02d}" for i in range(1, count + 1))
             cmd = f"for f in {names}; do (cd $f && rm -f ../$f.zip && zip -r -q ../$f.zip .) || exit 1; done"
-            return self.runner.run(cmd, self.peers / "fns", f"fns-pip-{count}", env=self.peer_env, shell=True)
+            return self.runner.run(
+                cmd, self.peers / "fns", f"fns-pip-{count}", env=self.peer_env, shell=True
+            )
 
         for rep in range(a.reps):
             log(f"{n} functions on one shared layer vs 1: rep {rep + 1}/{a.reps}")
@@ -623,10 +749,17 @@ class Bench:
             timed_pair("pip", n, pip)
         for key, s in pairs.items():
             peer, count = key.rsplit("-", 1)
-            self.record(f"fns_{count}", peer, s, note=f"package {count} small code-only function(s) after editing each")
+            self.record(
+                f"fns_{count}",
+                peer,
+                s,
+                note=f"package {count} small code-only function(s) after editing each",
+            )
         for peer, s in extra.items():
             count = n if peer != "builtin" else k
-            self.record("per_extra_fn", peer, s, note=f"(T{count} - T1) / {count - 1}, paired per rep")
+            self.record(
+                "per_extra_fn", peer, s, note=f"(T{count} - T1) / {count - 1}, paired per rep"
+            )
 
     def measure_cold(self) -> None:
         reps = self.args.reps
@@ -645,8 +778,10 @@ class Bench:
                 if peer == "plugin":
                     s = self.pants([*flags, "package", "src:powertools"], "cold-plugin")
                 else:
-                    s = self.pants([*flags, "package", "src/builtin_layer:x86_64", "src/builtin_layer:arm64"],
-                                   "cold-builtin")
+                    s = self.pants(
+                        [*flags, "package", "src/builtin_layer:x86_64", "src/builtin_layer:arm64"],
+                        "cold-builtin",
+                    )
                 samples.setdefault(peer, []).append(s)
             for peer, fn in (("pip", self.pip_layer), ("uv", self.uv_layer)):
                 runs = [fn(arch) for arch in ARCHS]
@@ -654,16 +789,46 @@ class Bench:
             sam_dir = self.peers / "sam"
             shutil.rmtree(sam_dir / ".aws-sam", ignore_errors=True)
             samples.setdefault("sam", []).append(
-                self.runner.run([str(self.sam), "build"], sam_dir, "cold-sam", env=self.sam_env))
+                self.runner.run([str(self.sam), "build"], sam_dir, "cold-sam", env=self.sam_env)
+            )
             shutil.rmtree(sandbox, ignore_errors=True)
-        self.record("cold_layer", "plugin", samples["plugin"], note="`package` of the layer target (x86_64 + arm64), pantsd warm, --no-local-cache")
-        self.record("cold_layer", "builtin", samples["builtin"], note="two layer-like python_awslambda (stub + requirements), pantsd warm, --no-local-cache")
-        self.record("cold_layer", "pip", samples["pip"], note="pip install --target + zip -r, x86_64 then aarch64")
-        self.record("cold_layer", "uv", samples["uv"], note="uv pip install --target + zip -r, x86_64 then aarch64, uv cache warm")
-        self.record("cold_layer", "sam", samples["sam"], note="`sam build` (both layers + the code-only function), fresh .aws-sam")
+        self.record(
+            "cold_layer",
+            "plugin",
+            samples["plugin"],
+            note="`package` of the layer target (x86_64 + arm64), pantsd warm, --no-local-cache",
+        )
+        self.record(
+            "cold_layer",
+            "builtin",
+            samples["builtin"],
+            note="two layer-like python_awslambda (stub + requirements), pantsd warm, --no-local-cache",
+        )
+        self.record(
+            "cold_layer",
+            "pip",
+            samples["pip"],
+            note="pip install --target + zip -r, x86_64 then aarch64",
+        )
+        self.record(
+            "cold_layer",
+            "uv",
+            samples["uv"],
+            note="uv pip install --target + zip -r, x86_64 then aarch64, uv cache warm",
+        )
+        self.record(
+            "cold_layer",
+            "sam",
+            samples["sam"],
+            note="`sam build` (both layers + the code-only function), fresh .aws-sam",
+        )
         for arch in ARCHS:
-            shutil.copy(self.peers / f"pip-build-{arch}" / "layer.zip", self.art / f"pip-layer-{arch}.zip")
-            shutil.copy(self.peers / f"uv-build-{arch}" / "layer.zip", self.art / f"uv-layer-{arch}.zip")
+            shutil.copy(
+                self.peers / f"pip-build-{arch}" / "layer.zip", self.art / f"pip-layer-{arch}.zip"
+            )
+            shutil.copy(
+                self.peers / f"uv-build-{arch}" / "layer.zip", self.art / f"uv-layer-{arch}.zip"
+            )
         build = self.peers / "sam" / ".aws-sam" / "build"
         self.zip_dir(build / "PowertoolsLayerX86", self.art / "sam-layer-x86_64.zip", "python")
         self.zip_dir(build / "PowertoolsLayerArm", self.art / "sam-layer-arm64.zip", "python")
@@ -674,12 +839,27 @@ class Bench:
     def measure_sizes(self) -> None:
         rows = {
             "layer_x86_64_nopyc": {"plugin": "plugin-nopyc-layer-x86_64.zip"},
-            "layer_x86_64": {"plugin": "plugin-layer-x86_64.zip", "builtin": "builtin-layer-x86_64.zip",
-                             "pip": "pip-layer-x86_64.zip", "uv": "uv-layer-x86_64.zip", "sam": "sam-layer-x86_64.zip"},
-            "layer_arm64": {"plugin": "plugin-layer-arm64.zip", "builtin": "builtin-layer-arm64.zip",
-                            "pip": "pip-layer-arm64.zip", "uv": "uv-layer-arm64.zip", "sam": "sam-layer-arm64.zip"},
-            "function": {"plugin": "plugin-fn.zip", "builtin": "builtin-code.zip", "pip": "peers-fn.zip",
-                         "uv": "peers-fn.zip", "sam": "sam-fn.zip"},
+            "layer_x86_64": {
+                "plugin": "plugin-layer-x86_64.zip",
+                "builtin": "builtin-layer-x86_64.zip",
+                "pip": "pip-layer-x86_64.zip",
+                "uv": "uv-layer-x86_64.zip",
+                "sam": "sam-layer-x86_64.zip",
+            },
+            "layer_arm64": {
+                "plugin": "plugin-layer-arm64.zip",
+                "builtin": "builtin-layer-arm64.zip",
+                "pip": "pip-layer-arm64.zip",
+                "uv": "uv-layer-arm64.zip",
+                "sam": "sam-layer-arm64.zip",
+            },
+            "function": {
+                "plugin": "plugin-fn.zip",
+                "builtin": "builtin-code.zip",
+                "pip": "peers-fn.zip",
+                "uv": "peers-fn.zip",
+                "sam": "sam-fn.zip",
+            },
             "function_fat": {"builtin": "builtin-fat.zip"},
         }
         sizes: Dict[str, Dict[str, int]] = {}
@@ -702,28 +882,74 @@ class Bench:
             shutil.copytree(src, hashed)
             shutil.copytree(self.peers / "fn", self.peers / "fn-hashpyc", dirs_exist_ok=True)
             for d in (hashed, self.peers / "fn-hashpyc"):
-                subprocess.run([self.py312, "-m", "compileall", "-q", "-f", "--invalidation-mode",
-                                "unchecked-hash", str(d)], check=True, stdout=subprocess.DEVNULL)
+                subprocess.run(
+                    [
+                        self.py312,
+                        "-m",
+                        "compileall",
+                        "-q",
+                        "-f",
+                        "--invalidation-mode",
+                        "unchecked-hash",
+                        str(d),
+                    ],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
             self.zip_dir(hashed, self.art / "pip-hashpyc-layer-x86_64.zip", "python")
             self.zip_dir(self.peers / "fn-hashpyc", self.art / "pip-hashpyc-fn.zip")
         cases = [
-            ("plugin", "plugin-layer-x86_64.zip", "plugin-fn.zip", "compile_bytecode=true (unchecked-hash .pyc)"),
-            ("plugin-nopyc", "plugin-nopyc-layer-x86_64.zip", "plugin-nopyc-fn.zip", "--powertools-compile-bytecode=false"),
-            ("pip", "pip-layer-x86_64.zip", "peers-fn.zip", "as shipped: pip's timestamp .pyc, stale once unzipped"),
-            ("pip-hashpyc", "pip-hashpyc-layer-x86_64.zip", "pip-hashpyc-fn.zip", "compileall --invalidation-mode unchecked-hash"),
+            (
+                "plugin",
+                "plugin-layer-x86_64.zip",
+                "plugin-fn.zip",
+                "compile_bytecode=true (unchecked-hash .pyc)",
+            ),
+            (
+                "plugin-nopyc",
+                "plugin-nopyc-layer-x86_64.zip",
+                "plugin-nopyc-fn.zip",
+                "--powertools-compile-bytecode=false",
+            ),
+            (
+                "pip",
+                "pip-layer-x86_64.zip",
+                "peers-fn.zip",
+                "as shipped: pip's timestamp .pyc, stale once unzipped",
+            ),
+            (
+                "pip-hashpyc",
+                "pip-hashpyc-layer-x86_64.zip",
+                "pip-hashpyc-fn.zip",
+                "compileall --invalidation-mode unchecked-hash",
+            ),
             ("uv", "uv-layer-x86_64.zip", "peers-fn.zip", "as shipped: no .pyc"),
             ("sam", "sam-layer-x86_64.zip", "sam-fn.zip", "as shipped"),
             ("builtin", None, "builtin-fat.zip", "fat ZIP, as shipped"),
         ]
-        cases = [c for c in cases if (self.art / c[2]).exists() and (c[1] is None or (self.art / c[1]).exists())]
+        cases = [
+            c
+            for c in cases
+            if (self.art / c[2]).exists() and (c[1] is None or (self.art / c[1]).exists())
+        ]
         # Interleaved, one fresh process per case per round, so load bursts from other jobs hit
         # every case alike; cold_import.py unzips each time (untimed) and times the import.
         samples: Dict[str, List[Tuple[float, float]]] = {}
         for rnd in range(runs):
             log(f"cold import: round {rnd + 1}/{runs}")
-            for peer, layer, fn, _ in cases[rnd % len(cases):] + cases[:rnd % len(cases)]:
-                cmd = [self.py312, str(BENCH / "cold_import.py"), "--python", self.py312, "--runs", "1",
-                       "--function", str(self.art / fn), "--runtime-dir", str(self.runtime_dir)]
+            for peer, layer, fn, _ in cases[rnd % len(cases) :] + cases[: rnd % len(cases)]:
+                cmd = [
+                    self.py312,
+                    str(BENCH / "cold_import.py"),
+                    "--python",
+                    self.py312,
+                    "--runs",
+                    "1",
+                    "--function",
+                    str(self.art / fn),
+                    "--runtime-dir",
+                    str(self.runtime_dir),
+                ]
                 if layer:
                     cmd += ["--layer", str(self.art / layer)]
                 load = os.getloadavg()[0]
@@ -735,9 +961,13 @@ class Bench:
         for peer, _, _, note in cases:
             self.record("cold_import", peer, samples[peer], unit="ms", note=note)
         if "plugin" in samples and "plugin-nopyc" in samples:
-            self.record("cold_import_ratio", "plugin",
-                        [(a[0] / b[0], a[1]) for a, b in zip(samples["plugin"], samples["plugin-nopyc"])],
-                        unit="x", note="with / without .pyc, paired per round")
+            self.record(
+                "cold_import_ratio",
+                "plugin",
+                [(a[0] / b[0], a[1]) for a, b in zip(samples["plugin"], samples["plugin-nopyc"])],
+                unit="x",
+                note="with / without .pyc, paired per round",
+            )
 
     # -- report ---------------------------------------------------------------------------
 
@@ -778,79 +1008,163 @@ class Bench:
 
         if "noop" in m:
             p = val("noop", "plugin")
-            row("no-op `package` of the function through `./pants`, pantsd warm (s)",
-                [cell("noop", "plugin"), "—", "—", "—", "—"], "—", "≤0.45 s",
-                yes(None if p is None else p <= 0.45), load("noop"))
+            row(
+                "no-op `package` of the function through `./pants`, pantsd warm (s)",
+                [cell("noop", "plugin"), "—", "—", "—", "—"],
+                "—",
+                "≤0.45 s",
+                yes(None if p is None else p <= 0.45),
+                load("noop"),
+            )
         if "rebuild" in m:
             p, b = val("rebuild", "plugin"), val("rebuild", "builtin")
-            row("rebuild after a one-line handler edit through `./pants` (s)",
+            row(
+                "rebuild after a one-line handler edit through `./pants` (s)",
                 [cell("rebuild", x, "{:.3f}") for x in peers],
-                "built-in fat / plugin = " + ratio(b, p, "{:.1f}×"), "≥10× and ≤0.6 s",
-                yes(None if p is None else (p <= 0.6 and (b is None or b / p >= 10))), load("rebuild"))
+                "built-in fat / plugin = " + ratio(b, p, "{:.1f}×"),
+                "≥10× and ≤0.6 s",
+                yes(None if p is None else (p <= 0.6 and (b is None or b / p >= 10))),
+                load("rebuild"),
+            )
         if "rebuild_python_client" in m:
-            row("… the same through Pants' Python client (`PANTS_NATIVE_CLIENT=0`), no-op / rebuild (s)",
-                [f"{cell('noop_python_client', 'plugin')} / {cell('rebuild_python_client', 'plugin', '{:.3f}')}",
-                 "—", "—", "—", "—"], "—", "—", "—", load("rebuild_python_client"))
+            row(
+                "… the same through Pants' Python client (`PANTS_NATIVE_CLIENT=0`), no-op / rebuild (s)",
+                [
+                    f"{cell('noop_python_client', 'plugin')} / {cell('rebuild_python_client', 'plugin', '{:.3f}')}",
+                    "—",
+                    "—",
+                    "—",
+                    "—",
+                ],
+                "—",
+                "—",
+                "—",
+                load("rebuild_python_client"),
+            )
         if "rebuild_minus_noop" in m:
-            row("… plugin rebuild minus no-op, paired per rep (s)",
-                [cell("rebuild_minus_noop", "plugin", "{:.3f}"), "—", "—", "—", "—"], "—", "—", "—",
-                load("rebuild_minus_noop"))
+            row(
+                "… plugin rebuild minus no-op, paired per rep (s)",
+                [cell("rebuild_minus_noop", "plugin", "{:.3f}"), "—", "—", "—", "—"],
+                "—",
+                "—",
+                "—",
+                load("rebuild_minus_noop"),
+            )
         if "rebuild_code_only" in m:
             p, b = val("rebuild", "plugin"), val("rebuild_code_only", "builtin")
-            row("… built-in code-only ZIP (`include_requirements=False`) (s)",
+            row(
+                "… built-in code-only ZIP (`include_requirements=False`) (s)",
                 ["—", cell("rebuild_code_only", "builtin", "{:.3f}"), "—", "—", "—"],
-                "built-in code-only / plugin = " + ratio(b, p, "{:.1f}×"), "—", "—", load("rebuild_code_only"))
+                "built-in code-only / plugin = " + ratio(b, p, "{:.1f}×"),
+                "—",
+                "—",
+                load("rebuild_code_only"),
+            )
         if "cold_layer" in m:
             p, u = val("cold_layer", "plugin"), val("cold_layer", "uv")
-            row("cold layer build, x86_64 + arm64, download caches warm (s)",
+            row(
+                "cold layer build, x86_64 + arm64, download caches warm (s)",
                 [cell("cold_layer", x, "{:.1f}") for x in peers],
-                "plugin / uv = " + ratio(p, u), "≤ uv (1.0×)", yes(None if p is None or u is None else p <= u),
-                load("cold_layer"))
+                "plugin / uv = " + ratio(p, u),
+                "≤ uv (1.0×)",
+                yes(None if p is None or u is None else p <= u),
+                load("cold_layer"),
+            )
         for arch in ("x86_64", "arm64"):
             key = f"layer_{arch}"
             if key in sizes:
                 p, pp = sizes[key].get("plugin"), sizes[key].get("pip")
-                row(f"layer ZIP size, {arch} (MB)", [mb(key, x) for x in peers],
-                    "plugin / pip = " + ratio(p, pp), "≤6.0 MB (PERFORMANCE.md)",
-                    yes(None if p is None else p <= 6.0e6), "—")
+                row(
+                    f"layer ZIP size, {arch} (MB)",
+                    [mb(key, x) for x in peers],
+                    "plugin / pip = " + ratio(p, pp),
+                    "≤6.0 MB (PERFORMANCE.md)",
+                    yes(None if p is None else p <= 6.0e6),
+                    "—",
+                )
         if "layer_x86_64_nopyc" in sizes:
-            p, pp = sizes["layer_x86_64_nopyc"].get("plugin"), sizes.get("layer_x86_64", {}).get("pip")
-            row("… plugin layer without bytecode, x86_64 (MB)", [mb("layer_x86_64_nopyc", "plugin"), "—", "—", "—", "—"],
-                "plugin / pip = " + ratio(p, pp), "≤6.3 MB",
-                yes(None if p is None else p <= 6.3e6), "—")
+            p, pp = sizes["layer_x86_64_nopyc"].get("plugin"), sizes.get("layer_x86_64", {}).get(
+                "pip"
+            )
+            row(
+                "… plugin layer without bytecode, x86_64 (MB)",
+                [mb("layer_x86_64_nopyc", "plugin"), "—", "—", "—", "—"],
+                "plugin / pip = " + ratio(p, pp),
+                "≤6.3 MB",
+                yes(None if p is None else p <= 6.3e6),
+                "—",
+            )
         if "function" in sizes:
-            row("function ZIP size, code-only (KB)",
-                [f"{sizes['function'][x] / 1e3:.1f}" if x in sizes["function"] else "—" for x in peers],
-                "—", "—", "—", "—")
+            row(
+                "function ZIP size, code-only (KB)",
+                [
+                    f"{sizes['function'][x] / 1e3:.1f}" if x in sizes["function"] else "—"
+                    for x in peers
+                ],
+                "—",
+                "—",
+                "—",
+                "—",
+            )
         if "function_fat" in sizes:
-            row("function ZIP size, fat (MB)", ["—", mb("function_fat", "builtin"), "—", "—", "—"],
-                "—", "—", "—", "—")
+            row(
+                "function ZIP size, fat (MB)",
+                ["—", mb("function_fat", "builtin"), "—", "—", "—"],
+                "—",
+                "—",
+                "—",
+                "—",
+            )
         if "cold_import" in m:
             c, n = val("cold_import", "plugin"), val("cold_import", "plugin-nopyc")
             paired = val("cold_import_ratio", "plugin")
-            row("cold import of the handler, as shipped (ms)",
+            row(
+                "cold import of the handler, as shipped (ms)",
                 [cell("cold_import", x, "{:.0f}") for x in peers],
-                "plugin with / without .pyc = " + ratio(c, n) + ("" if paired is None else f" (paired {paired:.2f}×)"), "≤0.6× (PERFORMANCE.md: ≤0.45×)",
-                yes(None if c is None or n is None else c / n <= 0.6) + (
-                    "" if c is None or n is None else f"; ≤0.45×: {yes(c / n <= 0.45)}"), load("cold_import"))
-            row("… without .pyc / with unchecked-hash .pyc (ms)",
-                [f"{cell('cold_import', 'plugin-nopyc', '{:.0f}')} / {cell('cold_import', 'plugin', '{:.0f}')}",
-                 "—", f"{cell('cold_import', 'pip', '{:.0f}')} / {cell('cold_import', 'pip-hashpyc', '{:.0f}')}",
-                 "—", "—"],
-                "pip hash-pyc / pip = " + ratio(val("cold_import", "pip-hashpyc"), val("cold_import", "pip")),
-                "—", "—", load("cold_import"))
+                "plugin with / without .pyc = "
+                + ratio(c, n)
+                + ("" if paired is None else f" (paired {paired:.2f}×)"),
+                "≤0.6× (PERFORMANCE.md: ≤0.45×)",
+                yes(None if c is None or n is None else c / n <= 0.6)
+                + ("" if c is None or n is None else f"; ≤0.45×: {yes(c / n <= 0.45)}"),
+                load("cold_import"),
+            )
+            row(
+                "… without .pyc / with unchecked-hash .pyc (ms)",
+                [
+                    f"{cell('cold_import', 'plugin-nopyc', '{:.0f}')} / {cell('cold_import', 'plugin', '{:.0f}')}",
+                    "—",
+                    f"{cell('cold_import', 'pip', '{:.0f}')} / {cell('cold_import', 'pip-hashpyc', '{:.0f}')}",
+                    "—",
+                    "—",
+                ],
+                "pip hash-pyc / pip = "
+                + ratio(val("cold_import", "pip-hashpyc"), val("cold_import", "pip")),
+                "—",
+                "—",
+                load("cold_import"),
+            )
         if "per_extra_fn" in m:
             p = val("per_extra_fn", "plugin")
             n_label = self.args.fns
-            row(f"each extra function on a shared layer, {n_label} vs 1 (s)",
+            row(
+                f"each extra function on a shared layer, {n_label} vs 1 (s)",
                 [cell("per_extra_fn", x, "{:.3f}") for x in peers],
                 "built-in / plugin = " + ratio(val("per_extra_fn", "builtin"), p, "{:.1f}×"),
                 "≤1 s (PERFORMANCE.md: ≤0.2 s)",
-                yes(None if p is None else p <= 1.0) + ("" if p is None else f"; ≤0.2 s: {yes(p <= 0.2)}"),
-                load("per_extra_fn"))
+                yes(None if p is None else p <= 1.0)
+                + ("" if p is None else f"; ≤0.2 s: {yes(p <= 0.2)}"),
+                load("per_extra_fn"),
+            )
             for key in sorted(k for k in m if k.startswith("fns_")):
-                row(f"… `package` of {key[4:]} function(s) (s)", [cell(key, x) for x in peers], "—", "—", "—",
-                    load(key))
+                row(
+                    f"… `package` of {key[4:]} function(s) (s)",
+                    [cell(key, x) for x in peers],
+                    "—",
+                    "—",
+                    "—",
+                    load(key),
+                )
         mi = self.results["machine"]
         head = (
             f"Machine: {mi['nproc']} CPUs ({mi['cpu']}), {mi['mem_gib']} GiB, kernel {mi['kernel']}. "  # type: ignore[index]
@@ -863,7 +1177,9 @@ class Bench:
     def main(self) -> int:
         a = self.args
         t0 = time.perf_counter()
-        self.results["uptime_start"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+        self.results["uptime_start"] = subprocess.run(
+            ["uptime"], capture_output=True, text=True
+        ).stdout.strip()
         self.setup()
         if a.quick:
             self.measure_rebuild(quick=True)
@@ -871,11 +1187,13 @@ class Bench:
             phases = a.only.split(",") if a.only else list(PHASES)
             self.warmup()
             self.results["caches"] = {
-                "pex (Pants named_caches) MB": du_mb(Path.home() / ".cache" / "pants" / "named_caches"),
+                "pex (Pants named_caches) MB": du_mb(
+                    Path.home() / ".cache" / "pants" / "named_caches"
+                ),
                 "uv MB": du_mb(self.uv_cache),
                 "pip (~/.cache/pip) MB": du_mb(Path.home() / ".cache" / "pip"),
                 "note": "pex and uv caches warmed by the warm-up builds; pip (and SAM, which runs pip) "
-                        "keep no usable cache here, so they download every build",
+                "keep no usable cache here, so they download every build",
             }
             if "rebuild" in phases:
                 self.measure_rebuild()
@@ -887,7 +1205,9 @@ class Bench:
             if "imports" in phases:
                 self.measure_imports()
         self.results["wall_s"] = round(time.perf_counter() - t0, 1)
-        self.results["uptime_end"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+        self.results["uptime_end"] = subprocess.run(
+            ["uptime"], capture_output=True, text=True
+        ).stdout.strip()
         self.save()
         table = self.report()
         (self.out / "results.md").write_text(table)
@@ -900,17 +1220,27 @@ class Bench:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="plugin no-op + one-line-edit rebuild only")
+    parser.add_argument(
+        "--quick", action="store_true", help="plugin no-op + one-line-edit rebuild only"
+    )
     parser.add_argument("--reps", type=int, default=3, help="runs per measure (median reported)")
     parser.add_argument("--only", help=f"comma-separated phases out of {','.join(PHASES)}")
     parser.add_argument("--fns", type=int, default=50, help="functions on the shared layer")
-    parser.add_argument("--builtin-fns", type=int, default=10,
-                        help="functions for Pants' built-in (≈1.2 s each; 0 or 1 skips)")
+    parser.add_argument(
+        "--builtin-fns",
+        type=int,
+        default=10,
+        help="functions for Pants' built-in (≈1.2 s each; 0 or 1 skips)",
+    )
     parser.add_argument("--import-runs", type=int, default=9)
     parser.add_argument("--scratch", default="/tmp/benchrepo")
     parser.add_argument("--fresh", action="store_true", help="re-extract the scratch copy")
-    parser.add_argument("--keep-pantsd", action="store_true", help="leave the scratch pantsd running")
-    parser.add_argument("--stop", action="store_true", help="stop the scratch copy's pantsd and exit")
+    parser.add_argument(
+        "--keep-pantsd", action="store_true", help="leave the scratch pantsd running"
+    )
+    parser.add_argument(
+        "--stop", action="store_true", help="stop the scratch copy's pantsd and exit"
+    )
     args = parser.parse_args()
     if args.stop:
         stop_pantsd(Path(args.scratch).resolve())

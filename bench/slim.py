@@ -32,9 +32,11 @@ def _copy_repo(scratch: Path) -> None:
     if scratch.exists():
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=REPO, check=True, capture_output=True
-    ).stdout.decode().split("\0")
+    tracked = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True, capture_output=True)
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, tracked):
         src = REPO / rel
         if src.is_file():
@@ -44,7 +46,7 @@ def _copy_repo(scratch: Path) -> None:
 
 
 def _add_workload(scratch: Path, requirement: str, runtime: str, bytecode: bool) -> None:
-    minor = runtime[len("python"):]
+    minor = runtime[len("python") :]
     (scratch / "3rdparty/python/slimbench-requirements.txt").write_text(requirement + "\n")
     with open(scratch / "3rdparty/python/BUILD", "a") as f:
         f.write(

@@ -247,8 +247,9 @@ class _Connection:
             body = whole
         return method, path, headers, body
 
-    def reply(self, status: int, reason: str, body: bytes = b"",
-              headers: Tuple[Tuple[str, str], ...] = ()) -> None:
+    def reply(
+        self, status: int, reason: str, body: bytes = b"", headers: Tuple[Tuple[str, str], ...] = ()
+    ) -> None:
         # One write, Content-Length always: no Nagle/delayed-ACK stalls (see LAMBDA-RUNTIME.md).
         head = ["HTTP/1.1 %d %s" % (status, reason), "Content-Length: %d" % len(body)]
         head.extend("%s: %s" % header for header in headers)
@@ -362,8 +363,9 @@ class RuntimeApiStub:
         finally:
             sock.close()
 
-    def _handle(self, conn: _Connection, method: str, path: str, headers: Dict[str, str],
-                body: bytes) -> bool:
+    def _handle(
+        self, conn: _Connection, method: str, path: str, headers: Dict[str, str], body: bytes
+    ) -> bool:
         with self._cond:
             if self.first_request is None:
                 self.first_request = time.monotonic()
@@ -373,17 +375,24 @@ class RuntimeApiStub:
             invocation = self._next_invocation()
             if invocation is None:
                 return False  # Stopped while the runtime waited: drop the connection.
-            conn.reply(200, "OK", invocation.event, (
-                ("Content-Type", "application/json"),
-                ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
-                ("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000)),
-                ("Lambda-Runtime-Invoked-Function-Arn", self.function_arn),
-                ("Lambda-Runtime-Trace-Id", trace_header(invocation.request_id)),
-            ))
+            conn.reply(
+                200,
+                "OK",
+                invocation.event,
+                (
+                    ("Content-Type", "application/json"),
+                    ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
+                    ("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000)),
+                    ("Lambda-Runtime-Invoked-Function-Arn", self.function_arn),
+                    ("Lambda-Runtime-Trace-Id", trace_header(invocation.request_id)),
+                ),
+            )
             return True
-        if method == "POST" and match and match.group(1) in {
-            i.request_id for i in self.invocations
-        }:
+        if (
+            method == "POST"
+            and match
+            and match.group(1) in {i.request_id for i in self.invocations}
+        ):
             with self._cond:
                 target = self.responses if match.group(2) == "response" else self.errors
                 target[match.group(1)] = Posted(headers, body)
@@ -474,7 +483,11 @@ class RicRun(NamedTuple):
 
     def describe(self) -> str:
         return "run %s: stdout:\n%s\nstderr:\n%s\nunexpected requests: %s" % (
-            self.name, self.stdout[-4000:], self.stderr[-4000:], self.stub.unexpected)
+            self.name,
+            self.stdout[-4000:],
+            self.stderr[-4000:],
+            self.stub.unexpected,
+        )
 
 
 def _json_or_none(line: str):
@@ -489,8 +502,9 @@ def layer_path_dirs(layer: Path) -> List[Path]:
     return [layer / "python" / "lib" / RUNTIME / "site-packages", layer / "python"]
 
 
-def lambda_environment(function_name: str, manifest: Dict, task: Path, handler: str,
-                       stub: RuntimeApiStub, home: Path) -> Dict[str, str]:
+def lambda_environment(
+    function_name: str, manifest: Dict, task: Path, handler: str, stub: RuntimeApiStub, home: Path
+) -> Dict[str, str]:
     """What Lambda sets for a function (and no more), then the manifest's `environment`.
 
     Left unset on purpose (LAMBDA-RUNTIME.md): AWS_EXECUTION_ENV,
@@ -523,9 +537,18 @@ def lambda_environment(function_name: str, manifest: Dict, task: Path, handler: 
     return env
 
 
-def run_under_ric(venv: RicVenv, launcher: Path, workdir: Path, name: str, manifest: Dict,
-                  task: Path, layer: Optional[Path], runtime_dir: Path,
-                  events: List[Tuple[str, bytes]], record_task_opens: bool = False) -> RicRun:
+def run_under_ric(
+    venv: RicVenv,
+    launcher: Path,
+    workdir: Path,
+    name: str,
+    manifest: Dict,
+    task: Path,
+    layer: Optional[Path],
+    runtime_dir: Path,
+    events: List[Tuple[str, bytes]],
+    record_task_opens: bool = False,
+) -> RicRun:
     """Starts the runtime on `task` (+ `layer`), feeds it `events` and collects everything
     (with `record_task_opens`, also the files the process opened under `task`)."""
     function_name = "pants-powertools-" + name
@@ -554,20 +577,33 @@ def run_under_ric(venv: RicVenv, launcher: Path, workdir: Path, name: str, manif
         with open(str(run_dir / "stdout"), "wb") as out, open(str(run_dir / "stderr"), "wb") as err:
             started = time.monotonic()
             proc = subprocess.Popen(
-                [str(venv.python), "-s", "-E", "-B", str(launcher), str(run_dir / "spec.json"),
-                 handler],
-                stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=str(task), env=env,
+                [
+                    str(venv.python),
+                    "-s",
+                    "-E",
+                    "-B",
+                    str(launcher),
+                    str(run_dir / "spec.json"),
+                    handler,
+                ],
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=err,
+                cwd=str(task),
+                env=env,
             )
             stdin = proc.stdin
             assert stdin is not None  # stdin=PIPE
             try:
                 stub.wait_until(
-                    lambda: stub.next_requests > len(invocations) or bool(stub.init_errors)
+                    lambda: stub.next_requests > len(invocations)
+                    or bool(stub.init_errors)
                     or proc.poll() is not None,
                     RUN_TIMEOUT,
                 )
                 finished = stub.next_requests > len(invocations) and stub.answered() == len(
-                    invocations)
+                    invocations
+                )
                 if proc.poll() is None and finished:
                     # The runtime waits for an event now: ask the launcher where modules came from.
                     try:
@@ -590,8 +626,10 @@ def run_under_ric(venv: RicVenv, launcher: Path, workdir: Path, name: str, manif
         stub.stop()
     first = stub.first_request if stub.first_request is not None else time.monotonic()
     # Shown by pytest with the output of a failing test (or always, with -s).
-    print("%s: process start to first Runtime API request %.3f s, %d of %d events answered, "
-          "exit %s" % (name, first - started, stub.answered(), len(invocations), exit_code))
+    print(
+        "%s: process start to first Runtime API request %.3f s, %d of %d events answered, "
+        "exit %s" % (name, first - started, stub.answered(), len(invocations), exit_code)
+    )
     return RicRun(
         name=name,
         environment=env,
@@ -617,14 +655,22 @@ def assert_served_like_lambda(run: RicRun) -> None:
     assert run.stub.next_requests == len(run.invocations) + 1, run.describe()
 
 
-def module_origins(run: RicRun, task: Path, layer: Optional[Path], runtime_dir: Path,
-                   venv: RicVenv, modules: Optional[Dict[str, Optional[str]]] = None
-                   ) -> Dict[str, str]:
+def module_origins(
+    run: RicRun,
+    task: Path,
+    layer: Optional[Path],
+    runtime_dir: Path,
+    venv: RicVenv,
+    modules: Optional[Dict[str, Optional[str]]] = None,
+) -> Dict[str, str]:
     """{module: where it came from}: task, layer, runtime-provided, awslambdaric-venv, stdlib,
     built-in (no file), or the path itself when it is none of these."""
     assert run.modules is not None, "no module record from the launcher; " + run.describe()
-    roots = [(str(task), "task"), (str(runtime_dir), "runtime-provided"),
-             (str(venv.site_packages), "awslambdaric-venv")]
+    roots = [
+        (str(task), "task"),
+        (str(runtime_dir), "runtime-provided"),
+        (str(venv.site_packages), "awslambdaric-venv"),
+    ]
     if layer is not None:
         roots.append((str(layer), "layer"))
     # The interpreter's stdlib folder holds its site-packages, which must never be used.
@@ -635,16 +681,18 @@ def module_origins(run: RicRun, task: Path, layer: Optional[Path], runtime_dir: 
         if location is None:
             origins[name] = "built-in"
             continue
-        origin = next((kind for root, kind in roots if location.startswith(root + os.sep)),
-                      location)
+        origin = next(
+            (kind for root, kind in roots if location.startswith(root + os.sep)), location
+        )
         if origin == "stdlib" and os.sep + "site-packages" + os.sep in location:
             origin = location
         origins[name] = origin
     return origins
 
 
-def assert_isolated(run: RicRun, task: Path, layer: Optional[Path], runtime_dir: Path,
-                    venv: RicVenv) -> Dict[str, str]:
+def assert_isolated(
+    run: RicRun, task: Path, layer: Optional[Path], runtime_dir: Path, venv: RicVenv
+) -> Dict[str, str]:
     origins = module_origins(run, task, layer, runtime_dir, venv)
     assert run.modules is not None  # module_origins checked it
     known = {"task", "layer", "runtime-provided", "awslambdaric-venv", "stdlib", "built-in"}
@@ -688,7 +736,9 @@ def install_ric_venv(python: str, venv: Path) -> RicVenv:
     that does not see the base interpreter's site-packages."""
     proc = subprocess.run(
         [python, "-m", "venv", "--without-pip", str(venv)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout.decode(errors="replace")
     config = (venv / "pyvenv.cfg").read_text()
@@ -711,8 +761,12 @@ def installed(python312, workdir) -> Tuple[RicVenv, Path]:
     by side (both mostly wait on the network)."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         ric = pool.submit(install_ric_venv, python312, workdir / "ric-venv")
-        runtime = pool.submit(install_runtime_provided, python312,
-                              artifact(LAYER_ZIPS["x86_64"]), workdir / "runtime-provided")
+        runtime = pool.submit(
+            install_runtime_provided,
+            python312,
+            artifact(LAYER_ZIPS["x86_64"]),
+            workdir / "runtime-provided",
+        )
         return ric.result(), runtime.result()
 
 
@@ -755,7 +809,11 @@ def _event(function: str, name: str) -> Tuple[str, bytes]:
 
 
 ORDERS_EVENTS = [
-    "get_order", "get_order_not_found", "create_order", "create_order_invalid", "list_orders",
+    "get_order",
+    "get_order_not_found",
+    "create_order",
+    "create_order_invalid",
+    "list_orders",
 ]
 
 
@@ -764,8 +822,14 @@ def orders_run(ric_venv, launcher, workdir, layer, runtime_dir) -> RicRun:
     function = FUNCTIONS["orders_api"]
     assert function.architecture == "x86_64"
     return run_under_ric(
-        ric_venv, launcher, workdir, "orders_api", load_manifest(function.artifact),
-        _task(workdir, "orders_api"), layer, runtime_dir,
+        ric_venv,
+        launcher,
+        workdir,
+        "orders_api",
+        load_manifest(function.artifact),
+        _task(workdir, "orders_api"),
+        layer,
+        runtime_dir,
         [_event("orders_api", name) for name in ORDERS_EVENTS],
     )
 
@@ -789,12 +853,23 @@ def sqs_run(ric_venv, launcher, workdir, layer, runtime_dir) -> RicRun:
     assert function.architecture == "arm64"
     with zipfile.ZipFile(str(artifact(function.artifact))) as zf:
         assert elf_entries(zf) == {}
-    events = [_event("sqs_batch", "order_placed"), _event("sqs_batch", "order_placed_batch"),
-              ("all_failed", _all_failed_event()), _event("sqs_batch", "order_placed")]
+    events = [
+        _event("sqs_batch", "order_placed"),
+        _event("sqs_batch", "order_placed_batch"),
+        ("all_failed", _all_failed_event()),
+        _event("sqs_batch", "order_placed"),
+    ]
     events[-1] = ("order_placed_again", events[-1][1])
     return run_under_ric(
-        ric_venv, launcher, workdir, "sqs_batch", load_manifest(function.artifact),
-        _task(workdir, "sqs_batch"), layer, runtime_dir, events,
+        ric_venv,
+        launcher,
+        workdir,
+        "sqs_batch",
+        load_manifest(function.artifact),
+        _task(workdir, "sqs_batch"),
+        layer,
+        runtime_dir,
+        events,
     )
 
 
@@ -880,23 +955,33 @@ def test_orders_api_is_traced_with_the_layers_xray_sdk(orders_run):
     assert manifest_env["POWERTOOLS_TRACE_DISABLED"] == "false"
     handler_segments = [s for s in orders_run.stub.xray if s.get("name") == "## lambda_handler"]
     traces = {s["trace_id"] for s in handler_segments}
-    expected = {trace_header(i.request_id).split(";")[0][len("Root="):]
-                for i in orders_run.invocations}
+    expected = {
+        trace_header(i.request_id).split(";")[0][len("Root=") :] for i in orders_run.invocations
+    }
     assert traces == expected, orders_run.stub.xray[:3]
     created = json.loads(orders_run.response("create_order")["body"])
-    annotated = [s for s in orders_run.stub.xray
-                 if s.get("annotations", {}).get("order_id") == created["order_id"]]
+    annotated = [
+        s
+        for s in orders_run.stub.xray
+        if s.get("annotations", {}).get("order_id") == created["order_id"]
+    ]
     assert annotated, [s.get("name") for s in orders_run.stub.xray]
 
 
-def test_orders_api_imports_come_from_task_layer_and_runtime(orders_run, ric_venv, layer,
-                                                             runtime_dir, workdir):
+def test_orders_api_imports_come_from_task_layer_and_runtime(
+    orders_run, ric_venv, layer, runtime_dir, workdir
+):
     task = _task(workdir, "orders_api")
     origins = assert_isolated(orders_run, task, layer, runtime_dir, ric_venv)
     for module in ("lambda_function", "orders_api.app", "orders_api.models"):
         assert origins[module] == "task", module
-    for module in ("aws_lambda_powertools", "pydantic", "pydantic_core._pydantic_core",
-                   "aws_xray_sdk", "typing_extensions"):
+    for module in (
+        "aws_lambda_powertools",
+        "pydantic",
+        "pydantic_core._pydantic_core",
+        "aws_xray_sdk",
+        "typing_extensions",
+    ):
         assert origins[module] == "layer", module
     # Powertools needs jmespath, which only the runtime provides (the layer leaves it out).
     assert origins["jmespath"] == "runtime-provided"
@@ -932,8 +1017,10 @@ def test_sqs_batch_error_event_is_posted_to_the_error_endpoint(sqs_run):
     assert error["errorMessage"].startswith("All records failed processing.")
     assert error["requestId"] == request_id
     assert isinstance(error["stackTrace"], list) and error["stackTrace"]
-    assert any("lambda_function.py" in frame or "sqs_batch/app.py" in frame
-               for frame in error["stackTrace"]), error["stackTrace"]
+    assert any(
+        "lambda_function.py" in frame or "sqs_batch/app.py" in frame
+        for frame in error["stackTrace"]
+    ), error["stackTrace"]
     # The X-Ray error cause goes along in a header (awslambdaric 4.2.2 sends no error type one).
     cause = json.loads(posted.headers["lambda-runtime-function-xray-error-cause"])
     assert [e["type"] for e in cause["exceptions"]] == ["BatchProcessingError"]
@@ -942,7 +1029,8 @@ def test_sqs_batch_error_event_is_posted_to_the_error_endpoint(sqs_run):
     # awslambdaric logs it on stdout: its traceback one line, joined with \r and indented with
     # no-break spaces (the message itself keeps its own newlines).
     marker = "[ERROR] BatchProcessingError: %s\rTraceback (most recent call last):\r" % (
-        error["errorMessage"])
+        error["errorMessage"]
+    )
     assert sqs_run.stdout.count(marker) == 1
     trace = sqs_run.stdout.split(marker, 1)[1].split("\n", 1)[0]
     assert trace.startswith("\u00a0\u00a0File ") and "sqs_batch/app.py" in trace, trace
@@ -961,20 +1049,23 @@ def test_sqs_batch_logs_structured_json(sqs_run):
         (ids[0], "ord-2001"),  # order_placed.json again, after the failed invocation
     ]
     assert [log["function_request_id"] for log in reserved] == [
-        sqs_run.request_id(name) for name in
-        ("order_placed", "order_placed_batch", "order_placed_batch", "order_placed_again")
+        sqs_run.request_id(name)
+        for name in (
+            "order_placed",
+            "order_placed_batch",
+            "order_placed_batch",
+            "order_placed_again",
+        )
     ]
     summaries = [log for log in logs if log.get("message") == "Batch processed"]
-    assert [(s["record_count"], s["failure_count"]) for s in summaries] == [
-        (1, 0), (5, 3), (1, 0)
-    ]
+    assert [(s["record_count"], s["failure_count"]) for s in summaries] == [(1, 0), (5, 3), (1, 0)]
     assert [s["cold_start"] for s in summaries] == [True, False, False]
 
 
-def test_sqs_batch_imports_come_from_task_layer_and_runtime(sqs_run, ric_venv, layer,
-                                                            runtime_dir, workdir):
-    origins = assert_isolated(sqs_run, _task(workdir, "sqs_batch"), layer, runtime_dir,
-                              ric_venv)
+def test_sqs_batch_imports_come_from_task_layer_and_runtime(
+    sqs_run, ric_venv, layer, runtime_dir, workdir
+):
+    origins = assert_isolated(sqs_run, _task(workdir, "sqs_batch"), layer, runtime_dir, ric_venv)
     for module in ("lambda_function", "sqs_batch.app", "sqs_batch.fulfillment"):
         assert origins[module] == "task", module
     for module in ("aws_lambda_powertools.utilities.batch", "pydantic_core._pydantic_core"):
@@ -987,15 +1078,23 @@ def test_sqs_batch_imports_come_from_task_layer_and_runtime(sqs_run, ric_venv, l
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
-def test_without_the_layer_init_fails_with_import_module_error(name, ric_venv, launcher,
-                                                               workdir, runtime_dir):
+def test_without_the_layer_init_fails_with_import_module_error(
+    name, ric_venv, launcher, workdir, runtime_dir
+):
     """The function ZIP relies on its layer (it does not bundle Powertools), even with
     everything the runtime provides on the path: Lambda reports an init error."""
     function = FUNCTIONS[name]
     event = sorted(events_dir(name).glob("*.json"))[0]
     run = run_under_ric(
-        ric_venv, launcher, workdir, name + "-nolayer", load_manifest(function.artifact),
-        _task(workdir, name), None, runtime_dir, [(event.stem, event.read_bytes())],
+        ric_venv,
+        launcher,
+        workdir,
+        name + "-nolayer",
+        load_manifest(function.artifact),
+        _task(workdir, name),
+        None,
+        runtime_dir,
+        [(event.stem, event.read_bytes())],
     )
     assert len(run.stub.init_errors) == 1, run.describe()
     posted = run.stub.init_errors[0]
@@ -1016,8 +1115,8 @@ def test_without_the_layer_init_fails_with_import_module_error(name, ric_venv, l
 
 
 @pytest.mark.parametrize(
-    "rel", [LAYER_ZIPS["arm64"]] + [f.artifact for f in FUNCTIONS.values()
-                                    if f.architecture == "arm64"]
+    "rel",
+    [LAYER_ZIPS["arm64"]] + [f.artifact for f in FUNCTIONS.values() if f.architecture == "arm64"],
 )
 def test_arm64_native_code_is_aarch64(rel):
     """What could not be run here: every ELF file of an arm64 artifact is an AArch64 shared
@@ -1057,9 +1156,13 @@ def installed313(python313, workdir) -> Tuple[RicVenv, Path]:
     function ZIP (which has no layers) leaves out, installed for CPython 3.13."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         ric = pool.submit(install_ric_venv, python313, workdir / "ric-venv-py313")
-        runtime = pool.submit(install_runtime_provided, python313,
-                              artifact(PY313_FUNCTION.artifact),
-                              workdir / "runtime-provided-py313", "")
+        runtime = pool.submit(
+            install_runtime_provided,
+            python313,
+            artifact(PY313_FUNCTION.artifact),
+            workdir / "runtime-provided-py313",
+            "",
+        )
         return ric.result(), runtime.result()
 
 
@@ -1081,8 +1184,15 @@ def py313_run(installed313, launcher, workdir, py313_task) -> RicRun:
     with zipfile.ZipFile(str(artifact(function.artifact))) as zf:
         assert native_code_problems(zf, "x86_64") == {}
     return run_under_ric(
-        ric_venv313, launcher, workdir, "greeter_py313", manifest, py313_task, None,
-        runtime_dir313, [_event("greeter_py313", name) for name in PY313_EVENTS],
+        ric_venv313,
+        launcher,
+        workdir,
+        "greeter_py313",
+        manifest,
+        py313_task,
+        None,
+        runtime_dir313,
+        [_event("greeter_py313", name) for name in PY313_EVENTS],
         record_task_opens=True,
     )
 
@@ -1097,8 +1207,11 @@ def test_py313_runs_under_cpython313_and_answers(py313_run):
     assert hello["statusCode"] == 200
     body = json.loads(hello["body"])
     # The handler reports the interpreter it ran on.
-    assert body == {"message": "Hello, Ada!", "runtime": PY313_RUNTIME,
-                    "cache_tag": pyc_cache_tag(PY313_VERSION)}
+    assert body == {
+        "message": "Hello, Ada!",
+        "runtime": PY313_RUNTIME,
+        "cache_tag": pyc_cache_tag(PY313_VERSION),
+    }
     greeting = py313_run.response("hello_greeting")
     assert greeting["statusCode"] == 200
     assert json.loads(greeting["body"])["message"] == "Bonjour, Grace!"
@@ -1115,15 +1228,18 @@ def test_py313_logs_structured_json(py313_run):
     assert {log["service"] for log in logs} == {manifest_env["POWERTOOLS_SERVICE_NAME"]}
     greetings = [log for log in logs if log.get("message") == "Greeting"]
     assert [(log["greeted"], log["greeting"]) for log in greetings] == [
-        ("Ada", "Hello"), ("Grace", "Bonjour"),
+        ("Ada", "Hello"),
+        ("Grace", "Bonjour"),
     ]
     assert [log["function_request_id"] for log in greetings] == [
         py313_run.request_id(name) for name in PY313_EVENTS
     ]
     assert [log["cold_start"] for log in greetings] == [True, False]
     # The API Gateway request id, as the correlation id (correlation_paths.API_GATEWAY_REST).
-    events = [json.loads((events_dir("greeter_py313") / (name + ".json")).read_bytes())
-              for name in PY313_EVENTS]
+    events = [
+        json.loads((events_dir("greeter_py313") / (name + ".json")).read_bytes())
+        for name in PY313_EVENTS
+    ]
     assert [log["correlation_id"] for log in greetings] == [
         e["requestContext"]["requestId"] for e in events
     ]
@@ -1139,9 +1255,14 @@ def test_py313_imports_come_from_the_task_and_use_the_shipped_pyc(
     wrong-version one would have made CPython compile the .py)."""
     ric_venv313, runtime_dir313 = installed313
     origins = assert_isolated(py313_run, py313_task, None, runtime_dir313, ric_venv313)
-    for module in ("lambda_function", "greeter_py313.app", "aws_lambda_powertools",
-                   "aws_lambda_powertools.logging.logger",
-                   "aws_lambda_powertools.event_handler.api_gateway", "typing_extensions"):
+    for module in (
+        "lambda_function",
+        "greeter_py313.app",
+        "aws_lambda_powertools",
+        "aws_lambda_powertools.logging.logger",
+        "aws_lambda_powertools.event_handler.api_gateway",
+        "typing_extensions",
+    ):
         assert origins[module] == "task", module
     assert origins["jmespath"] == "runtime-provided"
     assert origins["awslambdaric.bootstrap"] == "awslambdaric-venv"
@@ -1153,8 +1274,11 @@ def test_py313_imports_come_from_the_task_and_use_the_shipped_pyc(
     opened = set(record["opened"])
     assert [path for path in opened if path.endswith(".py")] == []
     tag = pyc_cache_tag(PY313_VERSION)
-    from_task = {name: path for name, path in record["modules"].items()
-                 if origins.get(name) == "task" and path and path.endswith(".py")}
+    from_task = {
+        name: path
+        for name, path in record["modules"].items()
+        if origins.get(name) == "task" and path and path.endswith(".py")
+    }
     assert len(from_task) > 50, sorted(from_task)
     not_from_pyc = {}
     for name, source in sorted(from_task.items()):

@@ -62,8 +62,11 @@ FUNCTIONS = {
 PY313_RUNTIME = "python3.13"
 PY313_VERSION = (3, 13)
 PY313_FUNCTION = Function(
-    "greeter_py313", "src.greeter_py313/lambda.zip", "x86_64",
-    "greeter_py313.app.lambda_handler", "greeter-py313",
+    "greeter_py313",
+    "src.greeter_py313/lambda.zip",
+    "x86_64",
+    "greeter_py313.app.lambda_handler",
+    "greeter-py313",
 )
 
 # What the Lambda Python runtime already provides (and the official Powertools layer removes):
@@ -433,7 +436,7 @@ def runtime_provided_requirements(artifact_zip: Path, prefix: str = "python/") -
         for name in zf.namelist():
             if not name.startswith(prefix) or not name.endswith(".dist-info/METADATA"):
                 continue
-            if name[len(prefix):].count("/") != 1:
+            if name[len(prefix) :].count("/") != 1:
                 continue
             for line in zf.read(name).decode("utf-8").splitlines():
                 if not line.startswith("Requires-Dist:"):
@@ -449,8 +452,9 @@ def runtime_provided_requirements(artifact_zip: Path, prefix: str = "python/") -
     return sorted(set(requirements))
 
 
-def install_runtime_provided(python: str, layer_zip: Path, dest: Path,
-                             prefix: str = "python/") -> Path:
+def install_runtime_provided(
+    python: str, layer_zip: Path, dest: Path, prefix: str = "python/"
+) -> Path:
     """What Lambda's runtime provides after the layers (its boto3, botocore, jmespath, ...) and
     the layer (or, with `prefix=""`, a function ZIP without layers) therefore leaves out,
     installed with pip from PyPI into `dest` for `python`. Only runtime-provided distributions

@@ -178,9 +178,13 @@ def test_py313_every_py_has_an_unchecked_hash_cp313_pyc(py313_zip):
     names = set(py313_zip.namelist())
     sources = sorted(n for n in names if n.endswith(".py"))
     # Its own modules, the handler re-export and Powertools' modules are all there.
-    for source in ("lambda_function.py", "greeter_py313/__init__.py", "greeter_py313/app.py",
-                   "aws_lambda_powertools/__init__.py",
-                   "aws_lambda_powertools/logging/logger.py"):
+    for source in (
+        "lambda_function.py",
+        "greeter_py313/__init__.py",
+        "greeter_py313/app.py",
+        "aws_lambda_powertools/__init__.py",
+        "aws_lambda_powertools/logging/logger.py",
+    ):
         assert source in names, source
     missing = [s for s in sources if _pyc_of(s, PY313_VERSION) not in names]
     assert missing == []
@@ -199,8 +203,9 @@ def test_py313_native_code_is_cp313_x86_64(py313_zip):
     shared_objects = [n for n in py313_zip.namelist() if n.endswith(".so")]
     assert any(n.startswith("pydantic_core/") for n in shared_objects), shared_objects
     # Extension modules built for another CPython would not import on python3.13.
-    wrong = [n for n in shared_objects
-             if ".cpython-" in n and ".cpython-%d%d-" % PY313_VERSION not in n]
+    wrong = [
+        n for n in shared_objects if ".cpython-" in n and ".cpython-%d%d-" % PY313_VERSION not in n
+    ]
     assert wrong == []
 
 

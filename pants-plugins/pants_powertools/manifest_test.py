@@ -123,7 +123,13 @@ def test_slimmed_is_always_present() -> None:
     assert plain["slimmed"] == {}
     slimmed = {"tests": {"files": 3, "bytes": 900}, "stubs": {"files": 0, "bytes": 0}}
     m = build_manifest(
-        "layer", "python3.12", ["x86_64"], FACTS, distributions={}, artifact="l.zip", slimmed=slimmed
+        "layer",
+        "python3.12",
+        ["x86_64"],
+        FACTS,
+        distributions={},
+        artifact="l.zip",
+        slimmed=slimmed,
     )
     assert m["slimmed"] == slimmed
     assert json.loads(manifest_json(m))["slimmed"]["tests"] == {"bytes": 900, "files": 3}

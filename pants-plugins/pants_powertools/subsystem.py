@@ -54,7 +54,7 @@ class PowertoolsSubsystem(Subsystem):
 
     slim = BoolOption(
         default=False,
-        help=help_text(
+        help=softwrap(
             """
             Default for the `slim` field: whether artifacts leave out what third-party
             distributions ship but Lambda never runs: test suites inside their packages (unless

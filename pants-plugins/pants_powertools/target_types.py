@@ -40,7 +40,9 @@ _ARCHITECTURES_HELP = ", ".join(f"`{name}`" for name in ARCHITECTURE_NAMES)
 
 
 def _invalid(field_alias: str, address: Address, problem: str) -> InvalidFieldException:
-    return InvalidFieldException(f"The `{field_alias}` field of the target {address} is invalid: {problem}")
+    return InvalidFieldException(
+        f"The `{field_alias}` field of the target {address} is invalid: {problem}"
+    )
 
 
 def _validate_output_path(target: Target) -> None:
@@ -159,9 +161,7 @@ class PowertoolsLayerArchitecturesField(StringSequenceField):
     )
 
     @classmethod
-    def compute_value(
-        cls, raw_value: Optional[Iterable[str]], address: Address
-    ) -> Tuple[str, ...]:
+    def compute_value(cls, raw_value: Optional[Iterable[str]], address: Address) -> Tuple[str, ...]:
         value = super().compute_value(raw_value, address)
         assert value is not None
         if not value:
@@ -313,7 +313,9 @@ class PowertoolsPublicLayerVersionField(IntField):
     def compute_value(cls, raw_value: Optional[int], address: Address) -> Optional[int]:
         value = super().compute_value(raw_value, address)
         if value is not None and value < 1:
-            raise _invalid(cls.alias, address, f"a layer version is a positive number, not {value}.")
+            raise _invalid(
+                cls.alias, address, f"a layer version is a positive number, not {value}."
+            )
         return value
 
 

@@ -31,7 +31,6 @@ from textwrap import dedent
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 import pytest
-
 from pants.core.goals.package import BuiltPackage
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
@@ -39,8 +38,8 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.target import InvalidTargetException
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
-from pants_powertools.lockfile_rules import LambdaPlatformLockError
 from pants_powertools.goals.package import PowertoolsFunctionFieldSet, PowertoolsLayerFieldSet
+from pants_powertools.lockfile_rules import LambdaPlatformLockError
 from pants_powertools.rule_runner_support import make_rule_runner, read_test_data, write_test_locks
 from pants_powertools.target_types import PowertoolsLayer
 from pants_powertools.util_rules.artifacts import PowertoolsPackageError
@@ -288,7 +287,9 @@ def _read(zip_bytes: bytes, name: str) -> bytes:
         return zf.read(name)
 
 
-def _has_distribution(names: Sequence[str], package: str, dist_info_prefix: str, root: str = "") -> bool:
+def _has_distribution(
+    names: Sequence[str], package: str, dist_info_prefix: str, root: str = ""
+) -> bool:
     return any(
         name.startswith(f"{root}{package}/")
         or name == f"{root}{package}.py"
@@ -335,7 +336,13 @@ def test_function_zip_holds_first_party_code_and_what_layers_lack(rule_runner: R
     # The re-exported handler and first-party code (source root stripped), resources included.
     assert "lambda_function.py" in names
     assert b"from fns.app import handler as handler" in _read(zip_bytes, "lambda_function.py")
-    for name in ("fns/__init__.py", "fns/app.py", "fns/helper.py", "fns/data/config.txt", "fns/data/tool.sh"):
+    for name in (
+        "fns/__init__.py",
+        "fns/app.py",
+        "fns/helper.py",
+        "fns/data/config.txt",
+        "fns/data/tool.sh",
+    ):
         assert name in names, name
     assert _read(zip_bytes, "fns/helper.py") == FIXTURES["src/fns/helper.py"].encode()
 
@@ -404,7 +411,10 @@ def test_manifests_describe_the_zips(rule_runner: RuleRunner) -> None:
         "layers",
         "environment",
     }
-    for path, data, doc in ((layer_zip_path, layer_zip, layer_manifest), (zip_path, zip_bytes, manifest)):
+    for path, data, doc in (
+        (layer_zip_path, layer_zip, layer_manifest),
+        (zip_path, zip_bytes, manifest),
+    ):
         assert expected_keys <= set(doc), sorted(doc)
         assert doc["artifact"] == path
         assert doc["runtime"] == "python3.12"
@@ -462,9 +472,7 @@ def _assert_slimmed(names: Sequence[str], manifest: Mapping, root: str) -> None:
     assert not [n for n in names if "/tests/" in n or n.startswith(f"{root}tests/")]
     assert not [n for n in names if n.endswith(".pyi") or n.startswith(f"{root}wrapt-stubs/")]
     assert not [n for n in names if n.endswith((".c", ".h", ".pyx", ".pxd"))]
-    packaged_docs = [
-        n for n in names if n.endswith((".md", ".rst")) and ".dist-info/" not in n
-    ]
+    packaged_docs = [n for n in names if n.endswith((".md", ".rst")) and ".dist-info/" not in n]
     assert not [n for n in packaged_docs if "LICENSE" not in n.upper()], packaged_docs
     slimmed = manifest["slimmed"]
     assert sorted(slimmed) == ["docs", "sources", "stubs", "tests"]
@@ -580,7 +588,9 @@ def test_bytecode_field_without_a_runtime_interpreter_fails(rule_runner: RuleRun
 
 
 @_NO_314
-def test_bytecode_option_without_a_runtime_interpreter_warns(caplog: pytest.LogCaptureFixture) -> None:
+def test_bytecode_option_without_a_runtime_interpreter_warns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # `[powertools].compile_bytecode` asks for bytecode everywhere; a runtime whose CPython is
     # missing here still packages, from source, with a warning. Its own runner: options differ.
     runner = _runner("--powertools-compile-bytecode")
@@ -613,7 +623,9 @@ def test_bytecode_option_without_a_runtime_interpreter_warns(caplog: pytest.LogC
             "src/py312_option/app.py": "def handler(event, context):\n    return {}\n",
         }
     )
-    _, zip_bytes, _ = _zip_and_manifest(_package(runner, Address("src/py312_option", target_name="fn")))
+    _, zip_bytes, _ = _zip_and_manifest(
+        _package(runner, Address("src/py312_option", target_name="fn"))
+    )
     assert "py312_option/__pycache__/app.cpython-312.pyc" in _entries(zip_bytes)
 
 
@@ -689,7 +701,9 @@ def test_handler_that_is_not_a_plain_def_packages(rule_runner: RuleRunner, case:
     module, _, func = case.source_handler.rpartition(".")
     assert manifest["source_handler"] == case.source_handler
     assert manifest["handler"] == "lambda_function.handler"
-    assert f"from {module} import {func} as handler".encode() in _read(zip_bytes, "lambda_function.py")
+    assert f"from {module} import {func} as handler".encode() in _read(
+        zip_bytes, "lambda_function.py"
+    )
     assert module.replace(".", "/") + ".py" in _entries(zip_bytes)
 
 
@@ -729,10 +743,17 @@ def _layer_build(name: str, **fields: object) -> str:
 _APP = "def handler(event, context):\n    return {}\n"
 
 
-def _case(case_id: str, build: str, expected: Sequence[str], *, app: Optional[str] = _APP,
-          extra: Optional[Mapping[str, Union[str, bytes]]] = None, target: str = "fn",
-          error_type: Type[BaseException] = PowertoolsPackageError,
-          sources: str = "python_sources()\n") -> BadCase:
+def _case(
+    case_id: str,
+    build: str,
+    expected: Sequence[str],
+    *,
+    app: Optional[str] = _APP,
+    extra: Optional[Mapping[str, Union[str, bytes]]] = None,
+    target: str = "fn",
+    error_type: Type[BaseException] = PowertoolsPackageError,
+    sources: str = "python_sources()\n",
+) -> BadCase:
     directory = f"src/bad_{case_id}"
     files: Dict[str, Union[str, bytes]] = {f"{directory}/BUILD": sources + build}
     if app is not None:
@@ -846,13 +867,25 @@ BAD_CASES = [
     _case(
         "handler_constant",
         _function_build(handler="app.py:HANDLER"),
-        ["`handler`", "'app.py:HANDLER'", "cannot work", "the number 42", "Point the `handler` field at a function"],
+        [
+            "`handler`",
+            "'app.py:HANDLER'",
+            "cannot work",
+            "the number 42",
+            "Point the `handler` field at a function",
+        ],
         app="HANDLER = 42\n",
     ),
     _case(
         "handler_class",
         _function_build(),
-        ["`handler`", "cannot work", "class", "`handler_instance = handler()`", "__call__(self, event, context)"],
+        [
+            "`handler`",
+            "cannot work",
+            "class",
+            "`handler_instance = handler()`",
+            "__call__(self, event, context)",
+        ],
         app="class handler:\n    def __init__(self, event, context):\n        pass\n",
     ),
     _case(
@@ -893,7 +926,8 @@ BAD_CASES = [
     ),
     _case(
         "native_wrong_architecture_layer",
-        _layer_build("layer", dependencies=[":so"]) + 'resources(name="so", sources=["thing.so"])\n',
+        _layer_build("layer", dependencies=[":so"])
+        + 'resources(name="so", sources=["thing.so"])\n',
         [
             "Native code that cannot load on Lambda x86_64",
             "python/bad_native_wrong_architecture_layer/thing.so",
@@ -906,14 +940,22 @@ BAD_CASES = [
     _case(
         "layer_not_a_layer",
         _function_build(layers=[":lib"]) + 'resource(name="lib", source="data.txt")\n',
-        ["`layers`", "src/bad_layer_not_a_layer:lib, a `resource` target", "only `powertools_layer`"],
+        [
+            "`layers`",
+            "src/bad_layer_not_a_layer:lib, a `resource` target",
+            "only `powertools_layer`",
+        ],
         extra={"data.txt": "x\n"},
     ),
     _case(
         "layer_architecture",
         _layer_build("layer", architectures=["x86_64"])
         + _function_build(architecture="arm64", layers=[":layer"]),
-        ["src/bad_layer_architecture:layer", "lacks arm64", "add \"arm64\" to the layer's `architectures`"],
+        [
+            "src/bad_layer_architecture:layer",
+            "lacks arm64",
+            'add "arm64" to the layer\'s `architectures`',
+        ],
     ),
     _case(
         "layer_runtime",

@@ -117,6 +117,8 @@ class _Item:
 
     def read(self) -> bytes:
         return self._read()
+
+
 def is_executable_content(data: bytes) -> bool:
     """0755 for native code and scripts, decided by content alone.
 
@@ -378,7 +380,17 @@ def _distribution_sizes(
 SLIM_CATEGORIES: Tuple[str, ...] = ("tests", "stubs", "sources", "docs")
 # C, C++ and Cython sources and headers: what a wheel needed to be built, never what it runs.
 _NATIVE_SOURCE_SUFFIXES = (
-    ".c", ".h", ".cpp", ".hpp", ".cc", ".cxx", ".hh", ".hxx", ".pyx", ".pxd", ".pxi",
+    ".c",
+    ".h",
+    ".cpp",
+    ".hpp",
+    ".cc",
+    ".cxx",
+    ".hh",
+    ".hxx",
+    ".pyx",
+    ".pxd",
+    ".pxi",
 )
 _DOC_SUFFIXES = (".md", ".rst")
 # Static libraries (numpy's libnpymath.a) link other extensions at build time; nothing loads them.
@@ -391,17 +403,14 @@ _TEST_MODULE = re.compile(r"(test_\w*|\w+_test|conftest)\.py")
 _LEGAL_NAME = re.compile(r"(LICEN[CS]E|COPYING|NOTICE|COPYRIGHT|AUTHORS)", re.IGNORECASE)
 # `from .x import a, b` / `from pkg.x import (a, b)`: (dots, module, names).
 _FROM_IMPORT = re.compile(
-    r"^[ \t]*from[ \t]+(\.*)[ \t]*([\w.]*)[ \t]+import[ \t]+"
-    r"(\([^)]*\)|(?:\\\n|[^\n#;])*)",
+    r"^[ \t]*from[ \t]+(\.*)[ \t]*([\w.]*)[ \t]+import[ \t]+" r"(\([^)]*\)|(?:\\\n|[^\n#;])*)",
     re.MULTILINE,
 )
 _COMMENT = re.compile(r"#[^\n]*")
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.MULTILINE)
 # A string that is a module path through a droppable directory (`import_module("pkg.tests")`);
 # prose that mentions one in a docstring is no import.
-_DOTTED_DROPPABLE = re.compile(
-    r"[\"']((?:[A-Za-z_]\w*\.)+(?:tests|test|docs|doc))(?:\.\w+)*[\"']"
-)
+_DOTTED_DROPPABLE = re.compile(r"[\"']((?:[A-Za-z_]\w*\.)+(?:tests|test|docs|doc))(?:\.\w+)*[\"']")
 
 
 def _module_package(path: str) -> List[str]:
@@ -459,7 +468,8 @@ def _slim_paths(
     for dist in dists.values():
         owned.update(p for p in dist.files if p in files)
     owned = {
-        p for p in owned
+        p
+        for p in owned
         if p not in protected and not any(c.endswith(".dist-info") for c in p.split("/"))
     }
     # `test` dirs that hold a pytest-style module somewhere below.
@@ -639,7 +649,14 @@ def _compile_all(
                 with open(shard_file, "w", encoding="utf-8") as f:
                     json.dump([list(job) for job in shard], f)
                 child = subprocess.Popen(
-                    [sys.executable, "-S", "-B", os.path.abspath(__file__), "--compile-shard", shard_file],
+                    [
+                        sys.executable,
+                        "-S",
+                        "-B",
+                        os.path.abspath(__file__),
+                        "--compile-shard",
+                        shard_file,
+                    ],
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                 )
@@ -647,7 +664,9 @@ def _compile_all(
             index, child, shard_file = running.pop(0)
             out, err = child.communicate()
             if child.returncode != 0:
-                raise ArtifactZipError("Compiling bytecode failed:\n" + err.decode("utf-8", "replace"))
+                raise ArtifactZipError(
+                    "Compiling bytecode failed:\n" + err.decode("utf-8", "replace")
+                )
             results[index] = [
                 CompileFailure(f["path"], f["line"], f["message"]) if f else None
                 for f in json.loads(out.decode("utf-8"))
@@ -663,7 +682,11 @@ def _compile_shard(shard_file: str) -> None:
     out: List[Optional[Dict[str, Any]]] = []
     for job in jobs:
         failure = _compile_one(job)
-        out.append(None if failure is None else {"path": failure.path, "line": failure.line, "message": failure.message})
+        out.append(
+            None
+            if failure is None
+            else {"path": failure.path, "line": failure.line, "message": failure.message}
+        )
     json.dump(out, sys.stdout)
 
 
@@ -753,9 +776,7 @@ def _write_items(
                 if inspect is not None and data[:4] == b"\x7fELF":
                     inspect(name, item, data)
                 mode = EXECUTABLE_MODE if is_executable_content(data) else FILE_MODE
-                zf.writestr(
-                    _zipinfo(name, stat.S_IFREG | mode), data, compresslevel=COMPRESS_LEVEL
-                )
+                zf.writestr(_zipinfo(name, stat.S_IFREG | mode), data, compresslevel=COMPRESS_LEVEL)
 
 
 # --------------------------------------------------------------------------------------------
@@ -938,7 +959,9 @@ def _compile_items(
     return pyc_items, first_party, third_party
 
 
-def _owner_lookup(dists: Mapping[str, _Distribution], files: Iterable[str]) -> Callable[[str], Optional[str]]:
+def _owner_lookup(
+    dists: Mapping[str, _Distribution], files: Iterable[str]
+) -> Callable[[str], Optional[str]]:
     owners: Dict[str, str] = {}
     paths = list(files)
     for name, dist in dists.items():
@@ -967,7 +990,9 @@ def build_zip(spec: ZipSpec) -> Report:
             for path, item in _load(source.path, stack).items():
                 if _is_dropped_always(path):
                     continue
-                if any(fnmatch.fnmatchcase(path.split("/", 1)[0], p) for p in spec.exclude_top_level):
+                if any(
+                    fnmatch.fnmatchcase(path.split("/", 1)[0], p) for p in spec.exclude_top_level
+                ):
                     continue
                 item.first_party = source.first_party
                 items[path] = item
@@ -1059,9 +1084,7 @@ def build_zip(spec: ZipSpec) -> Report:
             raise ArtifactZipError(
                 f"Native code that cannot load on Lambda {native.architecture} "
                 f"(glibc {native.max_glibc[0]}.{native.max_glibc[1]}):\n"
-                + native_code.format_problems(
-                    problems, lambda path: owner(path[len(out_prefix) :])
-                )
+                + native_code.format_problems(problems, lambda path: owner(path[len(out_prefix) :]))
             )
         os.replace(tmp_out, spec.output)
         with open(spec.output, "rb") as f:

@@ -71,18 +71,23 @@ def normalize(
     if not bytecode:
         return build_zip(spec)
     request, report = out.with_suffix(".request.json"), out.with_suffix(".report.json")
-    request.write_text(json.dumps({
-        "output": spec.output,
-        "sources": [{"path": s.path, "first_party": s.first_party} for s in spec.sources],
-        "files": [list(f) for f in spec.files],
-        "prefix": spec.prefix,
-        "exclude_distributions": list(spec.exclude_distributions),
-        "python_version": spec.python_version,
-        "slim": spec.slim,
-    }))
+    request.write_text(
+        json.dumps(
+            {
+                "output": spec.output,
+                "sources": [{"path": s.path, "first_party": s.first_party} for s in spec.sources],
+                "files": [list(f) for f in spec.files],
+                "prefix": spec.prefix,
+                "exclude_distributions": list(spec.exclude_distributions),
+                "python_version": spec.python_version,
+                "slim": spec.slim,
+            }
+        )
+    )
     proc = subprocess.run(
         [sys.executable, "-S", lambda_zip.__file__, str(request), str(report)],
-        env=dict(os.environ, PYTHONHASHSEED="0"), stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONHASHSEED="0"),
+        stderr=subprocess.PIPE,
     )
     if proc.returncode != 0:
         raise ArtifactZipError(proc.stderr.decode())
@@ -97,8 +102,13 @@ def names(zip_path: Path) -> List[str]:
         return zf.namelist()
 
 
-def dist_info(name: str, version: str, files: Mapping[str, str], top_level: Optional[str] = None,
-              dir_name: Optional[str] = None) -> Dict[str, str]:
+def dist_info(
+    name: str,
+    version: str,
+    files: Mapping[str, str],
+    top_level: Optional[str] = None,
+    dir_name: Optional[str] = None,
+) -> Dict[str, str]:
     """Files of an installed distribution: its files plus a dist-info whose RECORD lists them."""
     info = dir_name or f"{name.replace('-', '_')}-{version}.dist-info"
     out = dict(files)
@@ -199,7 +209,11 @@ def test_prefix_and_exclude_top_level(tmp_path: Path) -> None:
     out = tmp_path / "out.zip"
     normalize(tree, out, prefix="python", exclude_top_level=("bin", "*.pth"))
     assert names(out) == [
-        "python/", "python/pkg/", "python/pkg/__init__.py", "python/pkg/bin/", "python/pkg/bin/kept"
+        "python/",
+        "python/pkg/",
+        "python/pkg/__init__.py",
+        "python/pkg/bin/",
+        "python/pkg/bin/kept",
     ]
 
 
@@ -253,18 +267,34 @@ def test_zip_symlinks_are_resolved_and_unsafe_paths_refused(tmp_path: Path) -> N
 
 def site_packages(root: Path) -> Path:
     files: Dict[str, str] = {}
-    files.update(dist_info("boto3", "1.35.0", {"boto3/__init__.py": "", "boto3/session.py": ""},
-                           top_level="boto3"))
+    files.update(
+        dist_info(
+            "boto3", "1.35.0", {"boto3/__init__.py": "", "boto3/session.py": ""}, top_level="boto3"
+        )
+    )
     files["boto3/not_in_record.txt"] = "swept by top_level.txt"
-    files.update(dist_info("python-dateutil", "2.9.0", {"dateutil/__init__.py": ""},
-                           top_level="dateutil", dir_name="python_dateutil-2.9.0.dist-info"))
+    files.update(
+        dist_info(
+            "python-dateutil",
+            "2.9.0",
+            {"dateutil/__init__.py": ""},
+            top_level="dateutil",
+            dir_name="python_dateutil-2.9.0.dist-info",
+        )
+    )
     files.update(dist_info("six", "1.16.0", {"six.py": ""}, top_level="six"))
     # A namespace package shared by two distributions.
     files.update(dist_info("google-a", "1.0", {"google/a/__init__.py": ""}, top_level="google"))
     files.update(dist_info("google-b", "2.0", {"google/b/__init__.py": ""}, top_level="google"))
     powertools = {"aws_lambda_powertools/__init__.py": "", "aws_lambda_powertools/x.py": ""}
-    files.update(dist_info("Aws_Lambda.Powertools", "3.0.0", powertools,
-                           dir_name="aws_lambda_powertools-3.0.0.dist-info"))
+    files.update(
+        dist_info(
+            "Aws_Lambda.Powertools",
+            "3.0.0",
+            powertools,
+            dir_name="aws_lambda_powertools-3.0.0.dist-info",
+        )
+    )
     return write_tree(root, files)
 
 
@@ -300,7 +330,10 @@ def test_exclude_distributions_uses_record_and_keeps_shared_namespaces(tmp_path:
     assert "google_a-1.0.dist-info/RECORD" in got
     assert "aws_lambda_powertools/x.py" in got
     assert result.excluded_distributions == {
-        "boto3": "1.35.0", "google-b": "2.0", "python-dateutil": "2.9.0", "six": "1.16.0"
+        "boto3": "1.35.0",
+        "google-b": "2.0",
+        "python-dateutil": "2.9.0",
+        "six": "1.16.0",
     }
     assert result.distributions == {"aws-lambda-powertools": "3.0.0", "google-a": "1.0"}
     assert result.unzipped_size == sum(
@@ -342,8 +375,10 @@ def test_compile_produces_unchecked_hash_pyc_that_python_imports(tmp_path: Path)
     (extracted / "python/pkg/mod.py").write_text("def answer():\n    return 'edited'\n")
     proc = subprocess.run(
         [sys.executable, "-B", "-c", "import pkg.mod; print(pkg.mod.answer())"],
-        cwd=str(tmp_path), env=dict(os.environ, PYTHONPATH=str(extracted / "python")),
-        stdout=subprocess.PIPE, check=True,
+        cwd=str(tmp_path),
+        env=dict(os.environ, PYTHONPATH=str(extracted / "python")),
+        stdout=subprocess.PIPE,
+        check=True,
     )
     assert proc.stdout.decode().strip() == "original"
 
@@ -378,13 +413,27 @@ def test_compile_is_deterministic_across_hash_seeds_and_workers(tmp_path: Path) 
     for seed, workers in (("0", "1"), ("0", "2")):
         out = tmp_path / f"out{workers}.zip"
         request = tmp_path / "request.json"
-        request.write_text(json.dumps({
-            "output": str(out), "sources": [{"path": str(tree)}], "python_version": running,
-        }))
+        request.write_text(
+            json.dumps(
+                {
+                    "output": str(out),
+                    "sources": [{"path": str(tree)}],
+                    "python_version": running,
+                }
+            )
+        )
         subprocess.run(
-            [sys.executable, "-S", lambda_zip.__file__, str(request), str(tmp_path / "r.json"),
-             "--workers", workers],
-            env=dict(os.environ, PYTHONHASHSEED=seed), check=True,
+            [
+                sys.executable,
+                "-S",
+                lambda_zip.__file__,
+                str(request),
+                str(tmp_path / "r.json"),
+                "--workers",
+                workers,
+            ],
+            env=dict(os.environ, PYTHONHASHSEED=seed),
+            check=True,
         )
         outs.append(sha256(out))
     assert len(set(outs)) == 1
@@ -448,12 +497,15 @@ def elf(machine: int) -> bytes:
 
 
 def test_native_code_for_another_machine_fails_naming_distribution_and_file(tmp_path: Path) -> None:
-    files = dist_info("fastthing", "2.1.0", {"fastthing/__init__.py": "", "fastthing/_speed.so": ""})
+    files = dist_info(
+        "fastthing", "2.1.0", {"fastthing/__init__.py": "", "fastthing/_speed.so": ""}
+    )
     tree = write_tree(tmp_path / "deps", files)
     (tree / "fastthing/_speed.so").write_bytes(elf(183))
     with pytest.raises(ArtifactZipError) as e:
-        normalize(tree, tmp_path / "out.zip", prefix="python/",
-                  native=NativeTarget("x86_64", (2, 34)))
+        normalize(
+            tree, tmp_path / "out.zip", prefix="python/", native=NativeTarget("x86_64", (2, 34))
+        )
     message = str(e.value)
     assert "fastthing 2.1.0" in message
     assert "python/fastthing/_speed.so" in message
@@ -469,50 +521,68 @@ def test_native_code_for_another_machine_fails_naming_distribution_and_file(tmp_
 def slim_site(root: Path) -> Path:
     """Distributions that ship what Lambda never runs, next to code that must stay."""
     files: Dict[str, str] = {}
-    files.update(dist_info("pkg", "1.0", {
-        "pkg/__init__.py": "from pkg import testing\n",
-        "pkg/core.py": "def f():\n    return 1\n",
-        "pkg/core.pyi": "def f() -> int: ...\n",
-        "pkg/py.typed": "",
-        "pkg/tests/__init__.py": "",
-        "pkg/tests/test_core.py": "from pkg.core import f\n\ndef test_f():\n    assert f() == 1\n",
-        "pkg/sub/test/test_sub.py": "def test_x():\n    pass\n",
-        "pkg/sub/test/data.json": "{}\n",
-        "pkg/data/test/sample.json": "{}\n",  # A `test` dir without test modules: data.
-        "pkg/testing/__init__.py": "def assert_close(a, b):\n    assert a == b\n",
-        "pkg/_speed.c": "int x;\n",
-        "pkg/include/pkg/speed.h": "int x;\n",
-        "pkg/_speed.pyx": "cdef int x\n",
-        "pkg/_speed.pxd": "cdef int x\n",
-        "pkg/lib/libspeed.a": "!<arch>\nspeed.o/\n",  # A static library (ar archive).
-        "pkg/data/grades.a": "A+\n",  # Data that only happens to end in `.a`.
-        "pkg/conftest.py": "import pytest\n",
-        "pkg/notes.py": '"""Tests live in pkg.sub.test, not shipped."""\n',
-        "pkg/README.md": "# pkg\n",
-        "pkg/docs/index.rst": "pkg\n===\n",
-        "pkg/docs/conf.py": "project = 'pkg'\n",
-        "pkg/LICENSE.md": "MIT\n",
-        "pkg/data/words.txt": "a\n",
-    }))
+    files.update(
+        dist_info(
+            "pkg",
+            "1.0",
+            {
+                "pkg/__init__.py": "from pkg import testing\n",
+                "pkg/core.py": "def f():\n    return 1\n",
+                "pkg/core.pyi": "def f() -> int: ...\n",
+                "pkg/py.typed": "",
+                "pkg/tests/__init__.py": "",
+                "pkg/tests/test_core.py": "from pkg.core import f\n\ndef test_f():\n    assert f() == 1\n",
+                "pkg/sub/test/test_sub.py": "def test_x():\n    pass\n",
+                "pkg/sub/test/data.json": "{}\n",
+                "pkg/data/test/sample.json": "{}\n",  # A `test` dir without test modules: data.
+                "pkg/testing/__init__.py": "def assert_close(a, b):\n    assert a == b\n",
+                "pkg/_speed.c": "int x;\n",
+                "pkg/include/pkg/speed.h": "int x;\n",
+                "pkg/_speed.pyx": "cdef int x\n",
+                "pkg/_speed.pxd": "cdef int x\n",
+                "pkg/lib/libspeed.a": "!<arch>\nspeed.o/\n",  # A static library (ar archive).
+                "pkg/data/grades.a": "A+\n",  # Data that only happens to end in `.a`.
+                "pkg/conftest.py": "import pytest\n",
+                "pkg/notes.py": '"""Tests live in pkg.sub.test, not shipped."""\n',
+                "pkg/README.md": "# pkg\n",
+                "pkg/docs/index.rst": "pkg\n===\n",
+                "pkg/docs/conf.py": "project = 'pkg'\n",
+                "pkg/LICENSE.md": "MIT\n",
+                "pkg/data/words.txt": "a\n",
+            },
+        )
+    )
     # Test packages that code outside them imports: relative, absolute, and through a chain.
-    files.update(dist_info("imp", "2.0", {
-        "imp/__init__.py": "",
-        "imp/core.py": "from .tests import fixtures\n",
-        "imp/tests/__init__.py": "",
-        "imp/tests/fixtures.py": "from imp.sub.tests.helpers import H\n",
-        "imp/sub/__init__.py": "",
-        "imp/sub/mod.py": "from .. import docs\n",
-        "imp/sub/tests/helpers.py": "H = 1\n",
-        "imp/sub/tests/test_helpers.py": "from .helpers import H\n",
-        # Imported only from a test suite that is itself left out.
-        "imp/lonely/tests/test_lonely.py": "from imp.other.tests import only_tests_use_me\n",
-        "imp/other/tests/only_tests_use_me.py": "",
-        "imp/docs/__init__.py": "TEXT = 'imported'\n",
-    }))
-    files.update(dist_info("types-thing", "1.0", {
-        "thing-stubs/__init__.pyi": "X: int\n",
-        "thing-stubs/METADATA.toml": "version = '1'\n",
-    }))
+    files.update(
+        dist_info(
+            "imp",
+            "2.0",
+            {
+                "imp/__init__.py": "",
+                "imp/core.py": "from .tests import fixtures\n",
+                "imp/tests/__init__.py": "",
+                "imp/tests/fixtures.py": "from imp.sub.tests.helpers import H\n",
+                "imp/sub/__init__.py": "",
+                "imp/sub/mod.py": "from .. import docs\n",
+                "imp/sub/tests/helpers.py": "H = 1\n",
+                "imp/sub/tests/test_helpers.py": "from .helpers import H\n",
+                # Imported only from a test suite that is itself left out.
+                "imp/lonely/tests/test_lonely.py": "from imp.other.tests import only_tests_use_me\n",
+                "imp/other/tests/only_tests_use_me.py": "",
+                "imp/docs/__init__.py": "TEXT = 'imported'\n",
+            },
+        )
+    )
+    files.update(
+        dist_info(
+            "types-thing",
+            "1.0",
+            {
+                "thing-stubs/__init__.pyi": "X: int\n",
+                "thing-stubs/METADATA.toml": "version = '1'\n",
+            },
+        )
+    )
     # A dist-info carries docs and stubs of its own: importlib.metadata's, never touched.
     files["pkg-1.0.dist-info/licenses/NOTES.md"] = "notes\n"
     files["pkg-1.0.dist-info/entry_points.txt"] = "[console_scripts]\n"
@@ -541,29 +611,52 @@ def test_slim_leaves_out_tests_stubs_sources_and_docs_of_distributions(tmp_path:
         slim=True,
     )
     report = build_zip(spec)
-    got = {n[len("python/"):] for n in names(out) if not n.endswith("/")}
+    got = {n[len("python/") :] for n in names(out) if not n.endswith("/")}
     dropped = {
-        "tests": ["pkg/tests/__init__.py", "pkg/tests/test_core.py", "pkg/sub/test/test_sub.py",
-                  "pkg/sub/test/data.json", "imp/lonely/tests/test_lonely.py", "pkg/conftest.py",
-                  "imp/other/tests/only_tests_use_me.py"],
+        "tests": [
+            "pkg/tests/__init__.py",
+            "pkg/tests/test_core.py",
+            "pkg/sub/test/test_sub.py",
+            "pkg/sub/test/data.json",
+            "imp/lonely/tests/test_lonely.py",
+            "pkg/conftest.py",
+            "imp/other/tests/only_tests_use_me.py",
+        ],
         "stubs": ["pkg/core.pyi", "thing-stubs/__init__.pyi", "thing-stubs/METADATA.toml"],
-        "sources": ["pkg/_speed.c", "pkg/include/pkg/speed.h", "pkg/_speed.pyx", "pkg/_speed.pxd",
-                    "pkg/lib/libspeed.a"],
+        "sources": [
+            "pkg/_speed.c",
+            "pkg/include/pkg/speed.h",
+            "pkg/_speed.pyx",
+            "pkg/_speed.pxd",
+            "pkg/lib/libspeed.a",
+        ],
         "docs": ["pkg/README.md", "pkg/docs/index.rst", "pkg/docs/conf.py"],
     }
     for category, paths in dropped.items():
         assert not set(paths) & got, (category, sorted(set(paths) & got))
     kept = [
-        "pkg/__init__.py", "pkg/core.py", "pkg/py.typed", "pkg/testing/__init__.py",
-        "pkg/data/test/sample.json", "pkg/data/words.txt", "pkg/LICENSE.md", "pkg/data/grades.a",
+        "pkg/__init__.py",
+        "pkg/core.py",
+        "pkg/py.typed",
+        "pkg/testing/__init__.py",
+        "pkg/data/test/sample.json",
+        "pkg/data/words.txt",
+        "pkg/LICENSE.md",
+        "pkg/data/grades.a",
         "pkg/notes.py",
         # Imported from outside: relative (`from .tests`), absolute, through a kept test module,
         # and `from .. import docs`.
-        "imp/tests/__init__.py", "imp/tests/fixtures.py", "imp/sub/tests/helpers.py",
-        "imp/sub/tests/test_helpers.py", "imp/docs/__init__.py",
-        "pkg-1.0.dist-info/licenses/NOTES.md", "pkg-1.0.dist-info/RECORD",
-        "pkg-1.0.dist-info/METADATA", "pkg-1.0.dist-info/entry_points.txt",
-        "types_thing-1.0.dist-info/METADATA", "types_thing-1.0.dist-info/RECORD",
+        "imp/tests/__init__.py",
+        "imp/tests/fixtures.py",
+        "imp/sub/tests/helpers.py",
+        "imp/sub/tests/test_helpers.py",
+        "imp/docs/__init__.py",
+        "pkg-1.0.dist-info/licenses/NOTES.md",
+        "pkg-1.0.dist-info/RECORD",
+        "pkg-1.0.dist-info/METADATA",
+        "pkg-1.0.dist-info/entry_points.txt",
+        "types_thing-1.0.dist-info/METADATA",
+        "types_thing-1.0.dist-info/RECORD",
         *FIRST_PARTY_TESTS,  # First-party files are never dropped.
     ]
     assert sorted(set(kept) - got) == []
@@ -604,12 +697,16 @@ def test_slim_compiles_no_bytecode_for_what_it_leaves_out(tmp_path: Path) -> Non
 
 
 def test_a_test_suite_a_single_module_imports_by_its_dotted_name_is_kept(tmp_path: Path) -> None:
-    files = dist_info("lib", "1.0", {
-        "lib/__init__.py": "",
-        "lib/runner.py": "import importlib\nmod = importlib.import_module('lib.tests.cases')\n",
-        "lib/tests/cases.py": "",
-        "lib/other/tests/test_a.py": "",
-    })
+    files = dist_info(
+        "lib",
+        "1.0",
+        {
+            "lib/__init__.py": "",
+            "lib/runner.py": "import importlib\nmod = importlib.import_module('lib.tests.cases')\n",
+            "lib/tests/cases.py": "",
+            "lib/other/tests/test_a.py": "",
+        },
+    )
     out = tmp_path / "out.zip"
     report = normalize(write_tree(tmp_path / "site", files), out, slim=True)
     assert "lib/tests/cases.py" in names(out)
@@ -618,15 +715,19 @@ def test_a_test_suite_a_single_module_imports_by_its_dotted_name_is_kept(tmp_pat
 
 
 def test_slim_reads_multi_line_and_commented_imports(tmp_path: Path) -> None:
-    files = dist_info("lib", "1.0", {
-        "lib/__init__.py": "from . import (\n    core,  # the API\n    tests,\n)\n",
-        "lib/core.py": "",
-        "lib/tests/__init__.py": "",
-        "lib/sub/__init__.py": "",
-        "lib/sub/mod.py": "from lib.sub import core, \\\n    tests\n",
-        "lib/sub/tests/__init__.py": "",
-        "lib/sub/docs/__init__.py": "",  # Named nowhere.
-    })
+    files = dist_info(
+        "lib",
+        "1.0",
+        {
+            "lib/__init__.py": "from . import (\n    core,  # the API\n    tests,\n)\n",
+            "lib/core.py": "",
+            "lib/tests/__init__.py": "",
+            "lib/sub/__init__.py": "",
+            "lib/sub/mod.py": "from lib.sub import core, \\\n    tests\n",
+            "lib/sub/tests/__init__.py": "",
+            "lib/sub/docs/__init__.py": "",  # Named nowhere.
+        },
+    )
     out = tmp_path / "out.zip"
     report = normalize(write_tree(tmp_path / "site", files), out, slim=True)
     assert {"lib/tests/__init__.py", "lib/sub/tests/__init__.py"} <= set(names(out))
@@ -643,13 +744,17 @@ def test_cli_builds_a_layer_with_report(tmp_path: Path) -> None:
     extra.write_text("E = 1\n")
     out, report = tmp_path / "layer.zip", tmp_path / "report.json"
     request = tmp_path / "request.json"
-    request.write_text(json.dumps({
-        "output": str(out),
-        "sources": [{"path": str(tree)}],
-        "files": [["extra.py", str(extra)]],
-        "prefix": "python/",
-        "exclude_distributions": ["boto3", "six", "python-dateutil"],
-    }))
+    request.write_text(
+        json.dumps(
+            {
+                "output": str(out),
+                "sources": [{"path": str(tree)}],
+                "files": [["extra.py", str(extra)]],
+                "prefix": "python/",
+                "exclude_distributions": ["boto3", "six", "python-dateutil"],
+            }
+        )
+    )
     assert main([str(request), str(report)]) == 0
     data = json.loads(report.read_text())
     assert data["sha256"] == sha256(out)
@@ -658,7 +763,9 @@ def test_cli_builds_a_layer_with_report(tmp_path: Path) -> None:
         i.file_size for i in zipfile.ZipFile(out).infolist() if not i.is_dir()
     )
     assert data["excluded_distributions"] == {
-        "boto3": "1.35.0", "python-dateutil": "2.9.0", "six": "1.16.0"
+        "boto3": "1.35.0",
+        "python-dateutil": "2.9.0",
+        "six": "1.16.0",
     }
     assert "python/extra.py" in names(out)
     assert data["largest_first_party"][0][0] == "python/extra.py"
@@ -668,8 +775,14 @@ def test_cli_reports_user_errors_without_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     request = tmp_path / "request.json"
-    request.write_text(json.dumps({"output": str(tmp_path / "o.zip"),
-                                   "sources": [{"path": str(tmp_path / "missing.zip")}]}))
+    request.write_text(
+        json.dumps(
+            {
+                "output": str(tmp_path / "o.zip"),
+                "sources": [{"path": str(tmp_path / "missing.zip")}],
+            }
+        )
+    )
     assert main([str(request), str(tmp_path / "r.json")]) == 1
     err = capsys.readouterr().err
     assert "missing.zip" in err and "Traceback" not in err

@@ -87,11 +87,7 @@ from pants_powertools.util_rules.lambda_zip import (
     ZipSource,
 )
 from pants_powertools.util_rules.platform_lock import PlatformLock, PlatformLockRequest
-from pants_powertools.util_rules.third_party import (
-    DEPS_DIR,
-    ThirdPartyTree,
-    ThirdPartyTreeRequest,
-)
+from pants_powertools.util_rules.third_party import DEPS_DIR, ThirdPartyTree, ThirdPartyTreeRequest
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +180,7 @@ async def _check_unique_path(tgt: Target, path: str) -> None:
             f"{tgt.address} and {', '.join(str(a) for a in others)} would "
             f"{'both' if len(others) == 1 else 'all'} write "
             f"dist/{path}. Give each an `output_path` of its own (relative to dist/), e.g. "
-            f"output_path=\"{os.path.splitext(path)[0]}-{tgt.address.target_name}.zip\"."
+            f'output_path="{os.path.splitext(path)[0]}-{tgt.address.target_name}.zip".'
         )
 
 
@@ -249,7 +245,9 @@ async def _compiler(
 _MANYLINUX = re.compile(r"manylinux_(\d+)_(\d+)_")
 
 
-def _native_check(runtime: str, architecture: str, custom_platform: Optional[Tuple[str, str]]) -> NativeCheck:
+def _native_check(
+    runtime: str, architecture: str, custom_platform: Optional[Tuple[str, str]]
+) -> NativeCheck:
     glibc = get_runtime(runtime).glibc
     if custom_platform is not None:
         # A custom platform says its own glibc through its newest manylinux tag.
@@ -293,9 +291,7 @@ async def _finish(
         kind,
         runtime,
         [architecture],
-        manifest.ZipFacts(
-            report.sha256, report.code_sha256, report.size, report.unzipped_size
-        ),
+        manifest.ZipFacts(report.sha256, report.code_sha256, report.size, report.unzipped_size),
         distributions=dict(report.distributions),
         artifact=path,
         slimmed=slimmed,
@@ -532,7 +528,9 @@ async def build_function_artifact(
     await _check_unique_path(tgt, path)
     layer_addresses = await _layer_addresses(tgt)
     handler, sources, needs = await MultiGet(
-        Get(ResolvedPythonFaaSHandler, ResolvePythonFaaSHandlerRequest(tgt[PowertoolsHandlerField])),
+        Get(
+            ResolvedPythonFaaSHandler, ResolvePythonFaaSHandlerRequest(tgt[PowertoolsHandlerField])
+        ),
         Get(FirstParty, FirstPartyRequest(address)),
         Get(LockInputs, LambdaLockNeedsRequest(address)),
     )
@@ -617,7 +615,11 @@ async def build_function_artifact(
         Get(
             Digest,
             CreateDigest(
-                [FileContent(_REEXPORT, handlers.reexport_source(handler.module, handler.func).encode())]
+                [
+                    FileContent(
+                        _REEXPORT, handlers.reexport_source(handler.module, handler.func).encode()
+                    )
+                ]
             ),
         ),
         Get(Digest, AddPrefix(sources.digest, _SRCS_DIR)),

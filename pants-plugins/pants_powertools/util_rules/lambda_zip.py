@@ -10,7 +10,15 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, FileContent, MergeDigests, PathGlobs
+from pants.engine.fs import (
+    CreateDigest,
+    Digest,
+    DigestContents,
+    DigestSubset,
+    FileContent,
+    MergeDigests,
+    PathGlobs,
+)
 from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.frozendict import FrozenDict
@@ -138,7 +146,10 @@ async def write_lambda_zip(request: LambdaZipRequest) -> LambdaZip:
         Digest,
         CreateDigest(
             [
-                *(FileContent(f"__lambda_zip/{name}", data) for name, data in script_files("lambda_zip.py")),
+                *(
+                    FileContent(f"__lambda_zip/{name}", data)
+                    for name, data in script_files("lambda_zip.py")
+                ),
                 FileContent(
                     _REQUEST,
                     json.dumps(request.script_request(), sort_keys=True, indent=1).encode(),
@@ -147,7 +158,11 @@ async def write_lambda_zip(request: LambdaZipRequest) -> LambdaZip:
         ),
     )
     input_digest = await Get(Digest, MergeDigests([script, request.input_digest]))
-    outputs = (request.output, _REPORT, *((request.excluded_output,) if request.excluded_output else ()))
+    outputs = (
+        request.output,
+        _REPORT,
+        *((request.excluded_output,) if request.excluded_output else ()),
+    )
     process = python.process(
         ("-S", "-B", _SCRIPT, _REQUEST, _REPORT, "--workers", "{pants_concurrency}"),
         description=request.description,
