@@ -1292,3 +1292,97 @@ def test_py313_imports_come_from_the_task_and_use_the_shipped_pyc(
         shipped = {n.rstrip("/") for n in zf.namelist()}
     on_disk = {str(p.relative_to(py313_task)) for p in py313_task.rglob("*")}
     assert on_disk == shipped
+
+
+# ---------------------------------------------------------------------------------------------
+# handler_forms: handlers the build's static check cannot see through (a star import and a
+# callable object), x86_64 python3.12 without layers and without third-party code.
+# ---------------------------------------------------------------------------------------------
+
+# {target name: (its ZIP, the handler's module path, what the handler says it is)}
+HANDLER_FORMS = {
+    "star": ("src.handler_forms/star.zip", "handler_forms.star.handler", "star-import"),
+    "callable": (
+        "src.handler_forms/callable.zip",
+        "handler_forms.callable_obj.handler",
+        "callable-object",
+    ),
+}
+HANDLER_FORMS_EVENTS = ["ada", "anonymous"]
+HANDLER_FORMS_VERSION = (3, 12)  # CPython of RUNTIME (python3.12)
+
+
+@pytest.fixture(scope="module", params=sorted(HANDLER_FORMS))
+def handler_form_run(request, ric_venv, launcher, workdir, runtime_dir) -> Tuple[str, Path, RicRun]:
+    name = request.param
+    zip_rel, source_handler, _form = HANDLER_FORMS[name]
+    manifest = load_manifest(zip_rel)
+    assert manifest["runtime"] == RUNTIME and manifest["architectures"] == ["x86_64"]
+    assert manifest["layers"] == [] and manifest["distributions"] == {}
+    assert manifest["source_handler"] == source_handler
+    task = workdir / ("task-handler_forms-" + name)
+    if not task.is_dir():
+        extract(artifact(zip_rel), task)
+    run = run_under_ric(
+        ric_venv,
+        launcher,
+        workdir,
+        "handler_forms-" + name,
+        manifest,
+        task,
+        None,
+        runtime_dir,
+        [_event("handler_forms", event) for event in HANDLER_FORMS_EVENTS],
+        record_task_opens=True,
+    )
+    return name, task, run
+
+
+def test_handler_forms_run_under_awslambdaric(handler_form_run) -> None:
+    name, _task_dir, run = handler_form_run
+    form = HANDLER_FORMS[name][2]
+    assert_served_like_lambda(run)
+    assert run.stub.errors == {}
+    assert run.modules is not None, run.describe()
+    assert run.modules["version"][:2] == list(HANDLER_FORMS_VERSION)
+    ada = run.response("ada")
+    anonymous = run.response("anonymous")
+    expected_ada = {
+        "message": "Hello, Ada!",
+        "form": form,
+        "request_id": run.request_id("ada"),
+        "runtime": RUNTIME,
+    }
+    expected_anonymous = dict(
+        expected_ada, message="Hello, world!", request_id=run.request_id("anonymous")
+    )
+    if name == "callable":
+        # One instance serves every invocation of the execution environment: its state stays.
+        expected_ada["calls"], expected_anonymous["calls"] = 1, 2
+    assert (ada, anonymous) == (expected_ada, expected_anonymous)
+    posted = run.stub.responses[run.request_id("ada")]
+    assert posted.headers["user-agent"].startswith("aws-lambda-python/3.12."), posted.headers
+
+
+def test_handler_forms_import_only_the_task_and_use_the_shipped_pyc(
+    handler_form_run, ric_venv, runtime_dir
+) -> None:
+    """The handler's module (and, for the star import, the module it re-exports from) came from
+    the task folder, nothing third-party was imported, and every module imported from the task
+    was loaded from its shipped CPython 3.12 .pyc (its .py was never opened)."""
+    name, task, run = handler_form_run
+    origins = assert_isolated(run, task, None, runtime_dir, ric_venv)
+    expected = {"lambda_function", "handler_forms", HANDLER_FORMS[name][1].rpartition(".")[0]}
+    if name == "star":
+        expected.add("handler_forms.impl")  # Bound only through the star import.
+    assert {m for m, o in origins.items() if o == "task"} == expected
+    others = {o for m, o in origins.items() if o != "task" and m != "__main__"}
+    assert others <= {"stdlib", "built-in", "awslambdaric-venv"}, others
+    assert run.modules is not None
+    opened = set(run.modules["opened"])
+    assert [path for path in opened if path.endswith(".py")] == []
+    tag = pyc_cache_tag(HANDLER_FORMS_VERSION)
+    for module in sorted(expected):
+        folder, module_file = os.path.split(run.modules["modules"][module])
+        pyc = os.path.join(folder, "__pycache__", "%s.%s.pyc" % (module_file[:-3], tag))
+        assert pyc in opened, (module, sorted(opened))

@@ -222,3 +222,55 @@ def test_py313_modes(py313_zip):
         if unix_mode(info) != expected:
             wrong.append((info.filename, oct(unix_mode(info)), oct(expected)))
     assert wrong == []
+
+
+# ---------------------------------------------------------------------------------------------
+# handler_forms: a star-import handler and a callable-object handler (python3.12 x86_64, no
+# layers, first-party code only), which the build lets through for the import check.
+# ---------------------------------------------------------------------------------------------
+
+# {ZIP: (the handler's module path, the first-party modules the ZIP must carry)}
+HANDLER_FORM_ZIPS = {
+    "src.handler_forms/star.zip": (
+        "handler_forms.star.handler",
+        # impl.py is only reachable through `from handler_forms.impl import *`.
+        {"handler_forms/__init__.py", "handler_forms/star.py", "handler_forms/impl.py"},
+    ),
+    "src.handler_forms/callable.zip": (
+        "handler_forms.callable_obj.handler",
+        {"handler_forms/__init__.py", "handler_forms/callable_obj.py"},
+    ),
+}
+
+
+@pytest.mark.parametrize("rel", sorted(HANDLER_FORM_ZIPS))
+def test_handler_forms_zip_and_manifest(rel: str) -> None:
+    source_handler, modules = HANDLER_FORM_ZIPS[rel]
+    data = artifact(rel).read_bytes()
+    manifest = load_manifest(rel)
+    assert manifest["kind"] == "function"
+    assert manifest["runtime"] == RUNTIME
+    assert manifest["architectures"] == ["x86_64"]
+    assert manifest["handler"] == "lambda_function.handler"
+    assert manifest["source_handler"] == source_handler
+    assert manifest["artifact"] == rel
+    assert manifest["sha256"] == sha256_hex(data)
+    assert manifest["code_sha256"] == code_sha256(data)
+    assert manifest["layers"] == [] and manifest["distributions"] == {}
+    with zipfile.ZipFile(str(artifact(rel))) as zf:
+        names = zf.namelist()
+        sources = {n for n in names if n.endswith(".py")}
+        # The re-export, the handler's package and nothing else (no tests, no third party).
+        assert sources == modules | {"lambda_function.py"}
+        assert set(top_level_names(names)) == {"lambda_function", "handler_forms"}
+        tree = ast.parse(zf.read("lambda_function.py").decode("utf-8"))
+        imports = [
+            (node.module, alias.name, alias.asname or alias.name)
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        ]
+        module, _, attr = source_handler.rpartition(".")
+        assert imports == [(module, attr, "handler")]
+        assert bytecode_problems(zf) == []
+        assert len([n for n in names if n.endswith(".pyc")]) == len(sources)
