@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -271,20 +271,26 @@ def prepare_scratch(scratch: Path, n_fns: int, fresh: bool) -> bool:
     toml.write_text(text)
     with open(scratch / "src" / "orders_api" / "BUILD", "a") as f:
         f.write(
-            '\npython_awslambda(name="builtin-fat", handler="app.py:lambda_handler", runtime="python3.12")\n'
-            'python_awslambda(name="builtin-code", handler="app.py:lambda_handler", runtime="python3.12", '
+            '\npython_awslambda(name="builtin-fat", handler="app.py:lambda_handler", '
+            'runtime="python3.12")\n'
+            'python_awslambda(name="builtin-code", handler="app.py:lambda_handler", '
+            'runtime="python3.12", '
             "include_requirements=False)\n"
         )
     layer = scratch / "src" / "builtin_layer"
     layer.mkdir()
     (layer / "layer_stub.py").write_text("def handler(event, context):\n    return None\n")
     (layer / "BUILD").write_text(
-        "# Pants 2.17's python_awslambda as a layer stand-in: a stub handler plus the requirements.\n"
+        "# Pants 2.17's python_awslambda as a layer stand-in: "
+        "a stub handler plus the requirements.\n"
         "python_sources()\n"
         'file(name="cp-arm64", source="python3.12-arm64.json")\n'
-        '_deps = ["3rdparty/python:reqs#aws-lambda-powertools", "3rdparty/python:reqs#pydantic"]\n'
-        'python_awslambda(name="x86_64", handler="layer_stub.py:handler", runtime="python3.12", dependencies=_deps)\n'
-        'python_awslambda(name="arm64", handler="layer_stub.py:handler", complete_platforms=[":cp-arm64"], '
+        '_deps = ["3rdparty/python:reqs#aws-lambda-powertools", '
+        '"3rdparty/python:reqs#pydantic"]\n'
+        'python_awslambda(name="x86_64", handler="layer_stub.py:handler", runtime="python3.12", '
+        "dependencies=_deps)\n"
+        'python_awslambda(name="arm64", handler="layer_stub.py:handler", '
+        'complete_platforms=[":cp-arm64"], '
         "dependencies=_deps)\n"
     )
     # 2.17's runtime= only knows x86_64; arm64 needs a complete platform: take the plugin's.
@@ -299,11 +305,14 @@ def prepare_scratch(scratch: Path, n_fns: int, fresh: bool) -> bool:
             stderr=subprocess.DEVNULL,
         )
         py = pants_venv_python()
+    if py is None:
+        raise BenchError("the Pants venv was not found after bootstrapping")
     subprocess.run(
         [
             py,
             "-c",
-            "import sys; from pants_powertools.complete_platforms import complete_platform_json as j; "
+            "import sys; "
+            "from pants_powertools.complete_platforms import complete_platform_json as j; "
             "open(sys.argv[1], 'w').write(j('python3.12', 'arm64'))",
             str(layer / "python3.12-arm64.json"),
         ],
@@ -324,7 +333,8 @@ def prepare_scratch(scratch: Path, n_fns: int, fresh: bool) -> bool:
             "python_sources()\n"
             'python_aws_lambda_powertools(name="lambda", handler="app.py:lambda_handler", '
             'runtime="python3.12", architecture="x86_64", layers=["src:powertools"])\n'
-            'python_awslambda(name="builtin", handler="app.py:lambda_handler", runtime="python3.12", '
+            'python_awslambda(name="builtin", handler="app.py:lambda_handler", '
+            'runtime="python3.12", '
             "include_requirements=False)\n"
         )
     marker.write_text(f"{stamp} fns={n_fns}\n")
@@ -426,9 +436,12 @@ class Bench:
         }
         if note:
             entry["note"] = note
-        self.results["measures"].setdefault(measure, {})[peer] = entry  # type: ignore[union-attr]
+        measures = self.results["measures"]
+        assert isinstance(measures, dict)
+        measures.setdefault(measure, {})[peer] = entry
         log(
-            f"{measure} / {peer}: median {entry['median']} {unit} runs {entry['runs']} load {entry['load1']}"
+            f"{measure} / {peer}: median {entry['median']} {unit} runs {entry['runs']} "
+            f"load {entry['load1']}"
         )
         self.save()
         return entry["median"]  # type: ignore[return-value]
@@ -572,7 +585,8 @@ class Bench:
         shutil.rmtree(build, ignore_errors=True)
         build.mkdir()
         cmd = (
-            f"{self.pip} install -q --platform {ARCHS[arch][0]} --only-binary=:all: --python-version 3.12 "
+            f"{self.pip} install -q --platform {ARCHS[arch][0]} --only-binary=:all: "
+            f"--python-version 3.12 "
             f"--implementation cp --target build/python {' '.join(repr(r) for r in REQS)} "
             f"&& cd build && zip -r -q ../layer.zip python"
         )
@@ -709,7 +723,7 @@ class Bench:
         pairs: Dict[str, List[Tuple[float, float]]] = {}
         extra: Dict[str, List[Tuple[float, float]]] = {}
 
-        def timed_pair(peer: str, count: int, build) -> None:  # type: ignore[no-untyped-def]
+        def timed_pair(peer: str, count: int, build: Callable[[int], Tuple[float, float]]) -> None:
             t1 = build(1)
             tn = build(count)
             pairs.setdefault(peer + "-1", []).append(t1)
@@ -736,7 +750,10 @@ class Bench:
             for i in range(1, count + 1):
                 self.edit(self.peers / "fns" / f"fn{i:02d}" / "app.py")
             names = " ".join(f"fn{i:02d}" for i in range(1, count + 1))
-            cmd = f"for f in {names}; do (cd $f && rm -f ../$f.zip && zip -r -q ../$f.zip .) || exit 1; done"
+            cmd = (
+                f"for f in {names}; "
+                "do (cd $f && rm -f ../$f.zip && zip -r -q ../$f.zip .) || exit 1; done"
+            )
             return self.runner.run(
                 cmd, self.peers / "fns", f"fns-pip-{count}", env=self.peer_env, shell=True
             )
@@ -756,9 +773,9 @@ class Bench:
                 note=f"package {count} small code-only function(s) after editing each",
             )
         for peer, s in extra.items():
-            count = n if peer != "builtin" else k
+            fn_count = n if peer != "builtin" else k
             self.record(
-                "per_extra_fn", peer, s, note=f"(T{count} - T1) / {count - 1}, paired per rep"
+                "per_extra_fn", peer, s, note=f"(T{fn_count} - T1) / {fn_count - 1}, paired per rep"
             )
 
     def measure_cold(self) -> None:
@@ -802,7 +819,10 @@ class Bench:
             "cold_layer",
             "builtin",
             samples["builtin"],
-            note="two layer-like python_awslambda (stub + requirements), pantsd warm, --no-local-cache",
+            note=(
+                "two layer-like python_awslambda (stub + requirements), "
+                "pantsd warm, --no-local-cache"
+            ),
         )
         self.record(
             "cold_layer",
@@ -973,7 +993,9 @@ class Bench:
 
     def report(self) -> str:
         m: Dict[str, Dict[str, dict]] = self.results["measures"]  # type: ignore[assignment]
-        sizes: Dict[str, Dict[str, int]] = self.results.get("sizes_bytes", {})  # type: ignore[assignment]
+        sizes: Dict[str, Dict[str, int]] = self.results.get(  # type: ignore[assignment]
+            "sizes_bytes", {}
+        )
         peers = ["plugin", "builtin", "pip", "uv", "sam"]
 
         def cell(measure: str, peer: str, fmt: str = "{:.2f}") -> str:
@@ -996,7 +1018,8 @@ class Bench:
             return f"{v / 1e6:.2f}" if v is not None else "—"
 
         lines = [
-            "| measure | plugin | Pants 2.17 built-in | pip recipe | uv recipe | SAM | ratio | goal | met? | load (1-min) |",
+            "| measure | plugin | Pants 2.17 built-in | pip recipe | uv recipe | SAM "
+            "| ratio | goal | met? | load (1-min) |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
 
@@ -1028,9 +1051,11 @@ class Bench:
             )
         if "rebuild_python_client" in m:
             row(
-                "… the same through Pants' Python client (`PANTS_NATIVE_CLIENT=0`), no-op / rebuild (s)",
+                "… the same through Pants' Python client (`PANTS_NATIVE_CLIENT=0`), "
+                "no-op / rebuild (s)",
                 [
-                    f"{cell('noop_python_client', 'plugin')} / {cell('rebuild_python_client', 'plugin', '{:.3f}')}",
+                    f"{cell('noop_python_client', 'plugin')} / "
+                    f"{cell('rebuild_python_client', 'plugin', '{:.3f}')}",
                     "—",
                     "—",
                     "—",
@@ -1073,25 +1098,25 @@ class Bench:
         for arch in ("x86_64", "arm64"):
             key = f"layer_{arch}"
             if key in sizes:
-                p, pp = sizes[key].get("plugin"), sizes[key].get("pip")
+                lp, lpp = sizes[key].get("plugin"), sizes[key].get("pip")
                 row(
                     f"layer ZIP size, {arch} (MB)",
                     [mb(key, x) for x in peers],
-                    "plugin / pip = " + ratio(p, pp),
+                    "plugin / pip = " + ratio(lp, lpp),
                     "≤6.0 MB (PERFORMANCE.md)",
-                    yes(None if p is None else p <= 6.0e6),
+                    yes(None if lp is None else lp <= 6.0e6),
                     "—",
                 )
         if "layer_x86_64_nopyc" in sizes:
-            p, pp = sizes["layer_x86_64_nopyc"].get("plugin"), sizes.get("layer_x86_64", {}).get(
+            lp, lpp = sizes["layer_x86_64_nopyc"].get("plugin"), sizes.get("layer_x86_64", {}).get(
                 "pip"
             )
             row(
                 "… plugin layer without bytecode, x86_64 (MB)",
                 [mb("layer_x86_64_nopyc", "plugin"), "—", "—", "—", "—"],
-                "plugin / pip = " + ratio(p, pp),
+                "plugin / pip = " + ratio(lp, lpp),
                 "≤6.3 MB",
-                yes(None if p is None else p <= 6.3e6),
+                yes(None if lp is None else lp <= 6.3e6),
                 "—",
             )
         if "function" in sizes:
@@ -1132,9 +1157,11 @@ class Bench:
             row(
                 "… without .pyc / with unchecked-hash .pyc (ms)",
                 [
-                    f"{cell('cold_import', 'plugin-nopyc', '{:.0f}')} / {cell('cold_import', 'plugin', '{:.0f}')}",
+                    f"{cell('cold_import', 'plugin-nopyc', '{:.0f}')} / "
+                    f"{cell('cold_import', 'plugin', '{:.0f}')}",
                     "—",
-                    f"{cell('cold_import', 'pip', '{:.0f}')} / {cell('cold_import', 'pip-hashpyc', '{:.0f}')}",
+                    f"{cell('cold_import', 'pip', '{:.0f}')} / "
+                    f"{cell('cold_import', 'pip-hashpyc', '{:.0f}')}",
                     "—",
                     "—",
                 ],
@@ -1167,9 +1194,13 @@ class Bench:
                 )
         mi = self.results["machine"]
         head = (
-            f"Machine: {mi['nproc']} CPUs ({mi['cpu']}), {mi['mem_gib']} GiB, kernel {mi['kernel']}. "  # type: ignore[index]
-            f"`uptime` at start: {self.results.get('uptime_start')}; at end: {self.results.get('uptime_end')}.\n"
-            f"Commit {str(self.results.get('commit'))[:12]}. Started {self.results['started']}; reps {self.args.reps}; tools {json.dumps(self.results.get('tools', {}))}.\n"
+            f"Machine: {mi['nproc']} CPUs ({mi['cpu']}), "  # type: ignore[index]
+            f"{mi['mem_gib']} GiB, kernel {mi['kernel']}. "  # type: ignore[index]
+            f"`uptime` at start: {self.results.get('uptime_start')}; "
+            f"at end: {self.results.get('uptime_end')}.\n"
+            f"Commit {str(self.results.get('commit'))[:12]}. "
+            f"Started {self.results['started']}; reps {self.args.reps}; "
+            f"tools {json.dumps(self.results.get('tools', {}))}.\n"
             f"Download caches: {json.dumps(self.results.get('caches', {}))}\n\n"
         )
         return head + "\n".join(lines) + "\n"
@@ -1192,7 +1223,8 @@ class Bench:
                 ),
                 "uv MB": du_mb(self.uv_cache),
                 "pip (~/.cache/pip) MB": du_mb(Path.home() / ".cache" / "pip"),
-                "note": "pex and uv caches warmed by the warm-up builds; pip (and SAM, which runs pip) "
+                "note": "pex and uv caches warmed by the warm-up builds; "
+                "pip (and SAM, which runs pip) "
                 "keep no usable cache here, so they download every build",
             }
             if "rebuild" in phases:

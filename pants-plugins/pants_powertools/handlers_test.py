@@ -66,7 +66,8 @@ def test_defined_functions_are_verified(func: str) -> None:
         "handler = lambda event, context: 1\n",
         "def impl(e, c): pass\nhandler = impl\n",
         "def impl(e, c): pass\nh2 = impl\nhandler: object = h2\n",
-        "@logger.inject_lambda_context(log_event=True)\n@tracer.capture_lambda_handler\ndef handler(e, c): pass\n",
+        "@logger.inject_lambda_context(log_event=True)\n@tracer.capture_lambda_handler\n"
+        "def handler(e, c): pass\n",
         "handler = 1\ndef handler(e, c): pass\n",  # the last binding wins
         "def handler(*args): pass\n",
         "def handler(event, context=None, extra=1, *, region='x', **kw): pass\n",
@@ -96,7 +97,8 @@ def test_package_module() -> None:
         ("import handler\n", "bound by `import handler`"),
         ("if True:\n    def handler(e, c): pass\n", "under a top-level `if` (app.py:2)"),
         (
-            "try:\n    from fast import handler\nexcept ImportError:\n    def handler(e, c): pass\n",
+            "try:\n    from fast import handler\n"
+            "except ImportError:\n    def handler(e, c): pass\n",
             "top-level `try`",
         ),
         ("with ctx():\n    handler = make()\n", "top-level `with`"),
@@ -158,7 +160,8 @@ def test_what_ast_cannot_see_is_not_refused(source: str, fragment: str) -> None:
             ],
         ),
         (
-            "@logger.inject_lambda_context\n@event_source(data_class=X)\nasync def handler(e, c): pass\n",
+            "@logger.inject_lambda_context\n@event_source(data_class=X)\n"
+            "async def handler(e, c): pass\n",
             "handler",
             ["`handler` is an `async def`", "asyncio.run"],
         ),
@@ -212,7 +215,8 @@ def test_what_ast_cannot_see_is_not_refused(source: str, fragment: str) -> None:
             "def handler(event): pass\n",
             "handler",
             [
-                "(app.py:1) takes 1 positional parameter, but Lambda calls it with (event, context)",
+                "(app.py:1) takes 1 positional parameter, "
+                "but Lambda calls it with (event, context)",
                 "`def handler(event, context):`",
             ],
         ),

@@ -124,7 +124,8 @@ def test_version_differences() -> None:
 _PIP = (
     "pid 9252 -> /root/.pex/venvs/7b20/800a/bin/python -sE /root/.pex/venvs/7b20/800a/pex "
     "--disable-pip-version-check --no-python-version-warning --exists-action a --no-input "
-    "--isolated -q --cache-dir /root/.pex/pip/24.0/pip_cache --log /tmp/pex-pip-log.o2a45l81/pip.log "
+    "--isolated -q --cache-dir /root/.pex/pip/24.0/pip_cache "
+    "--log /tmp/pex-pip-log.o2a45l81/pip.log "
     "download --dest /tmp/tmp6xf1zrwk/{tag} --only-binary :all: {req} --retries 5 --timeout 15 "
     "exited with 1 and STDERR:\n"
 )
@@ -143,11 +144,13 @@ NO_VERSION_OUTPUT = _PIP.format(tag="cp312-cp312-manylinux_2_34_x86_64", req="to
     "ERROR: No matching distribution found for tomli==2.0.99\n"
 )
 ARM_ONLY_X86_OUTPUT = _PIP.format(tag="cp312-cp312-manylinux_2_34_aarch64", req="tbb==2023.2.0") + (
-    "ERROR: Could not find a version that satisfies the requirement tbb==2023.2.0 (from versions: none)\n"
+    "ERROR: Could not find a version that satisfies the requirement tbb==2023.2.0 "
+    "(from versions: none)\n"
     "ERROR: No matching distribution found for tbb==2023.2.0\n"
 )
 SDIST_ONLY_OUTPUT = _PIP.format(tag="cp312-cp312-manylinux_2_34_x86_64", req="docopt==0.6.2") + (
-    "ERROR: Could not find a version that satisfies the requirement docopt==0.6.2 (from versions: none)\n"
+    "ERROR: Could not find a version that satisfies the requirement docopt==0.6.2 "
+    "(from versions: none)\n"
     "ERROR: No matching distribution found for docopt==0.6.2\n"
 )
 REQUIRES_PYTHON_OUTPUT = _PIP.format(
@@ -249,7 +252,12 @@ def test_no_such_version_names_the_nearest() -> None:
         "2.1.0",
     ]
     ranged = explain_platform_failure(
-        parse_pip_failure("ERROR: No matching distribution found for tomli>=9\n"), X86, [X86], TOMLI_INDEX  # type: ignore[arg-type]
+        parse_pip_failure(  # type: ignore[arg-type]
+            "ERROR: No matching distribution found for tomli>=9\n"
+        ),
+        X86,
+        [X86],
+        TOMLI_INDEX,
     )
     assert "tomli has no version matching `>=9`" in ranged and "(newest: 2.5.0)" not in ranged
 
@@ -300,7 +308,8 @@ def test_requires_python() -> None:
     assert failure is not None
     message = explain_platform_failure(failure, PY39, [PY39], None)
     assert message.startswith(
-        "aws-lambda-powertools==3.37.0 cannot run on python3.9 x86_64: it declares Requires-Python <4.0.0,>=3.10."
+        "aws-lambda-powertools==3.37.0 cannot run on python3.9 x86_64: "
+        "it declares Requires-Python <4.0.0,>=3.10."
     )
     assert "newer `runtime`" in message
 
@@ -516,7 +525,8 @@ def test_damaged_locks_name_the_damage_the_file_and_the_command(text: str, reaso
         "The Lambda platform lockfile 3rdparty/py.lambda-platforms.lock is damaged: " + reason
     )
     assert message.endswith(
-        "Run `pants generate-lockfiles --resolve=python-default-lambda-platforms` to regenerate it (and commit it)."
+        "Run `pants generate-lockfiles --resolve=python-default-lambda-platforms` "
+        "to regenerate it (and commit it)."
     )
 
 

@@ -37,9 +37,14 @@ def test_closure_follows_every_extra_and_transitive_deps() -> None:
         "aws_lambda_powertools": POWERTOOLS,
         "jmespath": "Name: jmespath\n",
         "typing-extensions": "Name: typing-extensions\n",
-        "pydantic": "Name: pydantic\nRequires-Dist: pydantic-core==2.50.5\nRequires-Dist: email-validator; extra == 'email'\n",
+        "pydantic": (
+            "Name: pydantic\nRequires-Dist: pydantic-core==2.50.5\n"
+            "Requires-Dist: email-validator; extra == 'email'\n"
+        ),
         "pydantic-core": "Name: pydantic-core\n",
-        "aws-xray-sdk": "Name: aws-xray-sdk\nRequires-Dist: wrapt\nRequires-Dist: botocore>=1.11.3\n",
+        "aws-xray-sdk": (
+            "Name: aws-xray-sdk\nRequires-Dist: wrapt\nRequires-Dist: botocore>=1.11.3\n"
+        ),
         "wrapt": "Name: wrapt\n",
         "botocore": "Name: botocore\n",
         "legacy-thing": "Name: legacy-thing\n",

@@ -1,4 +1,5 @@
-"""`pants package` for `powertools_layer` and `python_aws_lambda_powertools`, through the real rules.
+"""`pants package` for `powertools_layer` and `python_aws_lambda_powertools`, through the real
+rules.
 
 Nothing is locked here: the committed Lambda platform lockfiles of `test_data/` (made once by the
 plugin's own `generate-lockfiles` rules) are copied into the build root, and the layers and
@@ -21,7 +22,6 @@ import io
 import json
 import logging
 import os
-import re
 import shutil
 import stat
 import zipfile
@@ -565,8 +565,9 @@ _NO_314 = pytest.mark.skipif(
 def _error_of(excinfo: pytest.ExceptionInfo) -> BaseException:
     error = excinfo.value
     assert isinstance(error, ExecutionError)
-    assert len(error.wrapped_exceptions) == 1, error
-    return error.wrapped_exceptions[0]
+    wrapped: Sequence[BaseException] = error.wrapped_exceptions
+    assert len(wrapped) == 1, error
+    return wrapped[0]
 
 
 @_NO_314
@@ -599,7 +600,9 @@ def test_bytecode_option_without_a_runtime_interpreter_warns(
             "src/py314_option/BUILD": "python_sources()\n"
             'python_aws_lambda_powertools(name="fn", handler="app.py:handler", '
             'runtime="python3.14", dependencies=["3rdparty:tomli"])\n',
-            "src/py314_option/app.py": "import tomli\n\ndef handler(event, context):\n    return {}\n",
+            "src/py314_option/app.py": (
+                "import tomli\n\ndef handler(event, context):\n    return {}\n"
+            ),
         }
     )
     with caplog.at_level(logging.WARNING):
@@ -619,7 +622,8 @@ def test_bytecode_option_without_a_runtime_interpreter_warns(
     runner.write_files(
         {
             "src/py312_option/BUILD": "python_sources()\n"
-            'python_aws_lambda_powertools(name="fn", handler="app.py:handler", runtime="python3.12")\n',
+            'python_aws_lambda_powertools(name="fn", handler="app.py:handler", '
+            'runtime="python3.12")\n',
             "src/py312_option/app.py": "def handler(event, context):\n    return {}\n",
         }
     )
@@ -911,7 +915,10 @@ BAD_CASES = [
             "First-party code does not compile for Python 3.12",
             "Fix the syntax",
         ],
-        app="from bad_syntax_error_bytecode import broken\n\n\ndef handler(event, context):\n    return {}\n",
+        app=(
+            "from bad_syntax_error_bytecode import broken\n\n\n"
+            "def handler(event, context):\n    return {}\n"
+        ),
         extra={"__init__.py": "", "broken.py": "X = 1\ndef oops(:\n    pass\n"},
     ),
     _case(

@@ -531,7 +531,9 @@ def slim_site(root: Path) -> Path:
                 "pkg/core.pyi": "def f() -> int: ...\n",
                 "pkg/py.typed": "",
                 "pkg/tests/__init__.py": "",
-                "pkg/tests/test_core.py": "from pkg.core import f\n\ndef test_f():\n    assert f() == 1\n",
+                "pkg/tests/test_core.py": (
+                    "from pkg.core import f\n\ndef test_f():\n    assert f() == 1\n"
+                ),
                 "pkg/sub/test/test_sub.py": "def test_x():\n    pass\n",
                 "pkg/sub/test/data.json": "{}\n",
                 "pkg/data/test/sample.json": "{}\n",  # A `test` dir without test modules: data.
@@ -567,7 +569,9 @@ def slim_site(root: Path) -> Path:
                 "imp/sub/tests/helpers.py": "H = 1\n",
                 "imp/sub/tests/test_helpers.py": "from .helpers import H\n",
                 # Imported only from a test suite that is itself left out.
-                "imp/lonely/tests/test_lonely.py": "from imp.other.tests import only_tests_use_me\n",
+                "imp/lonely/tests/test_lonely.py": (
+                    "from imp.other.tests import only_tests_use_me\n"
+                ),
                 "imp/other/tests/only_tests_use_me.py": "",
                 "imp/docs/__init__.py": "TEXT = 'imported'\n",
             },

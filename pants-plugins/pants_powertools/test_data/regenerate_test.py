@@ -47,11 +47,13 @@ FILES = {
         python_requirement(name="tomli", requirements=["tomli==2.0.1"])
         python_requirement(name="jmespath", requirements=["jmespath==1.0.1"])
         python_requirement(name="powertools", requirements=["{PT}==3.37.0"])
-        python_requirement(name="old-typing-extensions", requirements=["typing-extensions==4.11.0"], resolve="other")
+        python_requirement(name="old-typing-extensions", requirements=["typing-extensions==4.11.0"],
+            resolve="other")
         python_requirement(name="pt", requirements=["{PT}==3.37.0"], resolve="pt")
         python_requirement(name="pt-tracer", requirements=["{PT}[tracer]==3.37.0"], resolve="pt")
         python_requirement(name="pt-parser", requirements=["{PT}[parser]==3.37.0"], resolve="pt")
-        python_requirement(name="pt-validation", requirements=["{PT}[validation]==3.37.0"], resolve="pt")
+        python_requirement(name="pt-validation", requirements=["{PT}[validation]==3.37.0"],
+            resolve="pt")
         """
     ),
     **{

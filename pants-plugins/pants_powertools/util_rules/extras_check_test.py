@@ -180,7 +180,7 @@ def _packaging_error(rule_runner: RuleRunner, spec_path: str, name: str) -> str:
     tgt = rule_runner.get_target(Address(spec_path, target_name=name))
     with pytest.raises(ExecutionError) as excinfo:
         rule_runner.request(BuiltPackage, [PowertoolsFunctionFieldSet.create(tgt)])
-    wrapped = excinfo.value.wrapped_exceptions
+    wrapped: Sequence[BaseException] = excinfo.value.wrapped_exceptions
     assert len(wrapped) == 1, excinfo.value
     assert isinstance(wrapped[0], PowertoolsPackageError), f"{type(wrapped[0])}: {wrapped[0]}"
     return str(wrapped[0])

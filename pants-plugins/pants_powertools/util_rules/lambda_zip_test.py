@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from typing import Sequence
 
 import pytest
 from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent
@@ -84,7 +85,8 @@ def test_third_party_code_that_does_not_compile_ships_as_source_with_a_warning(
 def test_first_party_code_that_does_not_compile_fails(rule_runner: RuleRunner) -> None:
     with pytest.raises(ExecutionError) as excinfo:
         rule_runner.request(LambdaZip, [_request(rule_runner, first_party=True)])
-    (error,) = excinfo.value.wrapped_exceptions
+    wrapped: Sequence[BaseException] = excinfo.value.wrapped_exceptions
+    (error,) = wrapped
     assert isinstance(error, LambdaZipError), f"{type(error).__name__}: {error}"
     message = str(error)
     assert "First-party code does not compile for Python 3.12" in message
