@@ -23,7 +23,7 @@ def _pants_toml() -> str:
 
 
 def _pex_pin() -> str:
-    match = re.search(r'"v2\.3\.3\|linux_x86_64\|([0-9a-f]{64})\|(\d+)"', _pants_toml())
+    match = re.search(r'"v[0-9.]+\|linux_x86_64\|([0-9a-f]{64})\|(\d+)"', _pants_toml())
     assert match, "pants.toml must pin the pex CLI"
     return match.group(1)
 
@@ -38,11 +38,17 @@ def _scratch_repo(tmp_path: Path, pants_toml: str) -> Path:
 
 
 def _minimal_pants_toml() -> str:
-    pins = re.findall(r'^\s*"v2\.3\.3\|[^"]+",?$', _pants_toml(), flags=re.M)
+    """The repository's Pants version and [pex-cli] pin, and nothing else."""
+    section = _pants_toml().split("[pex-cli]", 1)[1].split("\n[", 1)[0]
+    version_match = re.search(r'^version\s*=\s*"([^"]+)"', section, flags=re.M)
+    assert version_match, "pants.toml's [pex-cli] must pin a version"
+    version = version_match.group(1)
+    pins = re.findall(r'^\s*"' + re.escape(version) + r'\|[^"]+",?$', section, flags=re.M)
+    assert pins, f"pants.toml's [pex-cli] has no known_versions line for {version}"
     return (
         '[GLOBAL]\npants_version = "2.17.1"\nbackend_packages = []\n\n'
         "[anonymous-telemetry]\nenabled = false\n\n"
-        '[pex-cli]\nversion = "v2.3.3"\nknown_versions = [\n' + "\n".join(pins) + "\n]\n"
+        f'[pex-cli]\nversion = "{version}"\nknown_versions = [\n' + "\n".join(pins) + "\n]\n"
     )
 
 
@@ -314,7 +320,13 @@ def test_python_client_when_the_native_client_cannot_run(tmp_path: Path, daemon_
     repo, env = daemon_repo
     warm = _warm_cache()
     venvs = sorted(warm.glob("pants-2.17.1-py3.9-*/bin/pants"))
-    pex = sorted(p for p in (warm / "pex-cli").glob("pex-v2.3.3-*") if not p.name.endswith(".lock"))
+    pinned = re.search(r'^version = "(v[^"]+)"', _minimal_pants_toml(), flags=re.M)
+    assert pinned
+    pex = sorted(
+        p
+        for p in (warm / "pex-cli").glob(f"pex-{pinned.group(1)}-*")
+        if not p.name.endswith(".lock")
+    )
     if not venvs or not pex:
         pytest.skip("needs the warm bootstrap cache")
     real_venv = venvs[0].parent.parent
