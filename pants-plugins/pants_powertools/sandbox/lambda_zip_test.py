@@ -798,7 +798,8 @@ def test_script_imports_only_the_stdlib_and_its_sandbox_sibling() -> None:
     lines = [line.strip() for line in source.splitlines()]
     imports = [line for line in lines if line.startswith(("import ", "from "))]
     assert [i for i in imports if "pants_powertools" in i] == [
-        "from pants_powertools.sandbox import native_code"
+        "from pants_powertools.sandbox import native_code, slim"
     ]
     assert "import native_code  # type: ignore[no-redef]  # pants: no-infer-dep" in source
+    assert "import slim  # type: ignore[no-redef]  # pants: no-infer-dep" in source
     assert source.count('if __name__ == "__main__":') == 1
