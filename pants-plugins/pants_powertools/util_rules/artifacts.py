@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pants.backend.python.util_rules.faas import (
     ResolvedPythonFaaSHandler,
@@ -51,7 +51,12 @@ from pants.util.logging import LogLevel
 
 from pants_powertools import handlers, layering, limits, manifest, powertools_extras
 from pants_powertools.distributions import POWERTOOLS_DISTRIBUTION
-from pants_powertools.function_plan import FunctionPlanError, LayerContents, plan_function
+from pants_powertools.function_plan import (
+    FunctionPlan,
+    FunctionPlanError,
+    LayerContents,
+    plan_function,
+)
 from pants_powertools.lockfile_rules import LambdaLockNeedsRequest
 from pants_powertools.platform_lockfiles import LockInputs
 from pants_powertools.powertools_settings import powertools_environment
@@ -509,6 +514,102 @@ def _environment(tgt: Target) -> Dict[str, str]:
     )
 
 
+def _check_handler(
+    tgt: Target, runtime: str, handler: ResolvedPythonFaaSHandler, sources: Dict[str, bytes]
+) -> None:
+    """The handler, read with `ast`; what it cannot see is left to `pants check`."""
+    try:
+        checked = handlers.check_handler(
+            str(tgt.address),
+            tgt[PowertoolsHandlerField].value,
+            handler.module,
+            handler.func,
+            sources,
+            target_python=get_runtime(runtime).python_version,
+        )
+    except handlers.HandlerError as e:
+        raise PowertoolsPackageError(str(e))
+    if not checked.verified and checked.note:
+        logger.info(f"{tgt.address}: {checked.note}")
+
+
+def _plan(
+    tgt: Target,
+    deps: ThirdPartyTree,
+    needs: LockInputs,
+    layers: Sequence[LambdaArtifact],
+    sources: Dict[str, bytes],
+    subsystem: PowertoolsSubsystem,
+) -> FunctionPlan:
+    """What the function ZIP ships, and the Powertools extras its code needs."""
+    try:
+        plan = plan_function(
+            str(tgt.address),
+            tgt[PowertoolsRuntimeField].value,
+            tgt[PowertoolsArchitectureField].value,
+            deps.distributions,
+            deps.metadata,
+            needs.requirements,
+            [layer.layer_contents() for layer in layers],
+            _runtime_provided(tgt, subsystem),
+            tgt[PowertoolsPublicLayerVersionField].value,
+        )
+        if plan.powertools_metadata:
+            powertools_extras.check_extras(
+                {
+                    path: content.decode("utf-8", errors="replace")
+                    for path, content in sources.items()
+                    if path.endswith(".py")
+                },
+                plan.powertools_metadata,
+                plan.available,
+                str(tgt.address),
+                plan.declared_extras,
+            )
+    except (FunctionPlanError, powertools_extras.MissingPowertoolsExtraError) as e:
+        raise PowertoolsPackageError(str(e))
+    return plan
+
+
+def _check_function_budget(
+    address: Address, report: ZipReport, layers: Sequence[LambdaArtifact]
+) -> None:
+    """Lambda's unzipped limit for the function and its layers, naming the largest parts."""
+    largest: Dict[str, int] = dict(report.distribution_sizes)
+    for name, size in report.largest_first_party:
+        largest[f"{name} (first-party)"] = size
+    for layer in layers:
+        for name, size in layer.report.distribution_sizes.items():
+            largest[f"{name} (layer {layer.address})"] = size
+    try:
+        limits.check_budget(
+            str(address),
+            report.unzipped_size,
+            [(str(layer.address), layer.report.unzipped_size) for layer in layers],
+            sorted(largest.items(), key=lambda kv: (-kv[1], kv[0]))[:10],
+        )
+    except limits.LambdaLimitError as e:
+        raise PowertoolsPackageError(str(e))
+
+
+def _layer_entries(plan: FunctionPlan, layers: Sequence[LambdaArtifact]) -> List[Dict[str, Any]]:
+    """The manifest's `layers`, in the order Lambda applies them."""
+    return [
+        *plan.public_layers,
+        *(
+            {
+                "address": str(layer.address),
+                "artifact": layer.path,
+                "manifest": manifest.manifest_filename(layer.path),
+                "sha256": layer.report.sha256,
+                "runtime": layer.runtime,
+                "architecture": layer.architecture,
+            }
+            for layer in layers
+        ),
+    ]
+
+
 @rule(desc="Build a Lambda function ZIP", level=LogLevel.DEBUG)
 async def build_function_artifact(
     request: FunctionArtifactRequest, subsystem: PowertoolsSubsystem
@@ -522,7 +623,7 @@ async def build_function_artifact(
     arch = tgt[PowertoolsArchitectureField].value
     _warn_deprecated(address, runtime)
 
-    # What can be checked on the targets alone comes first, before anything is built.
+    # What can be checked on the targets and sources alone comes first, before anything is built.
     await _check_handler_file(tgt)
     path = _artifact_path(tgt)
     await _check_unique_path(tgt, path)
@@ -536,25 +637,13 @@ async def build_function_artifact(
     )
     source_contents = await Get(DigestContents, Digest, sources.digest)
     sources_by_path = {fc.path: fc.content for fc in source_contents}
-    try:
-        checked = handlers.check_handler(
-            str(address),
-            tgt[PowertoolsHandlerField].value,
-            handler.module,
-            handler.func,
-            sources_by_path,
-            target_python=get_runtime(runtime).python_version,
-        )
-    except handlers.HandlerError as e:
-        raise PowertoolsPackageError(str(e))
-    if not checked.verified and checked.note:
-        logger.info(f"{address}: {checked.note}")
-    # More than one custom platform is refused by the target's validation.
-    custom_platform = needs.custom_platforms[0] if needs.custom_platforms else None
+    _check_handler(tgt, runtime, handler, sources_by_path)
     if needs.requirements:  # Code-only functions need no lock.
         lock = await Get(PlatformLock, PlatformLockRequest(needs.python_resolve))
         lock.check(str(address), needs)
 
+    # Third-party code, the compiler and the layers, in parallel; then the plan.
+    custom_platform = needs.custom_platforms[0] if needs.custom_platforms else None
     deps, compiler, *layers = await MultiGet(
         Get(
             ThirdPartyTree,
@@ -565,37 +654,11 @@ async def build_function_artifact(
         Get(Compiler, CompilerRequest(address, runtime)),
         *(Get(LambdaArtifact, LayerArtifactRequest(layer, arch)) for layer in layer_addresses),
     )
-    runtime_provided = _runtime_provided(tgt, subsystem)
-    try:
-        plan = plan_function(
-            str(address),
-            runtime,
-            arch,
-            deps.distributions,
-            deps.metadata,
-            needs.requirements,
-            [layer.layer_contents() for layer in layers],
-            runtime_provided,
-            tgt[PowertoolsPublicLayerVersionField].value,
-        )
-        if plan.powertools_metadata:
-            powertools_extras.check_extras(
-                {
-                    path: content.decode("utf-8", errors="replace")
-                    for path, content in sources_by_path.items()
-                    if path.endswith(".py")
-                },
-                plan.powertools_metadata,
-                plan.available,
-                str(address),
-                plan.declared_extras,
-            )
-    except (FunctionPlanError, powertools_extras.MissingPowertoolsExtraError) as e:
-        raise PowertoolsPackageError(str(e))
+    plan = _plan(tgt, deps, needs, layers, sources_by_path, subsystem)
 
+    # The third-party part is cached across code edits and shared by functions with the same
+    # requirements and layers; the first-party part is all a code edit rebuilds.
     native = _native_check(runtime, arch, custom_platform)
-    # The third-party part: cached across code edits, and shared by functions with the same
-    # requirements and layers.
     deps_zip = await _zip(
         address,
         LambdaZipRequest(
@@ -636,22 +699,7 @@ async def build_function_artifact(
             description=f"Write function {path}",
         ),
     )
-    report = zipped.report
-    largest: Dict[str, int] = dict(report.distribution_sizes)
-    for name, size in report.largest_first_party:
-        largest[f"{name} (first-party)"] = size
-    for layer in layers:
-        for name, size in layer.report.distribution_sizes.items():
-            largest[f"{name} (layer {layer.address})"] = size
-    try:
-        limits.check_budget(
-            str(address),
-            report.unzipped_size,
-            [(str(layer.address), layer.report.unzipped_size) for layer in layers],
-            sorted(largest.items(), key=lambda kv: (-kv[1], kv[0]))[:10],
-        )
-    except limits.LambdaLimitError as e:
-        raise PowertoolsPackageError(str(e))
+    _check_function_budget(address, zipped.report, layers)
 
     reexported = f"{handlers.REEXPORT_MODULE}.{handlers.REEXPORT_FUNC}"
     environment = _environment(tgt)
@@ -673,20 +721,7 @@ async def build_function_artifact(
         handler=reexported,
         source_handler=f"{handler.module}.{handler.func}",
         files=sources.files,
-        layers=[
-            *plan.public_layers,
-            *(
-                {
-                    "address": str(layer.address),
-                    "artifact": layer.path,
-                    "manifest": manifest.manifest_filename(layer.path),
-                    "sha256": layer.report.sha256,
-                    "runtime": layer.runtime,
-                    "architecture": layer.architecture,
-                }
-                for layer in layers
-            ),
-        ],
+        layers=_layer_entries(plan, layers),
         environment=environment,
         slimmed=deps_zip.report.slimmed,
     )
@@ -697,7 +732,7 @@ async def build_function_artifact(
         architecture=arch,
         path=path,
         digest=digest,
-        report=report,
+        report=zipped.report,
         log_lines=log_lines,
         handler=reexported,
         layer_paths=tuple(layer.path for layer in layers),
