@@ -21,8 +21,9 @@
 #              Every cacheable process must be a remote cache hit. B bootstraps Pants into its
 #              HOME first (./pants --version), timed apart from its build.
 #
-# The interpreters copied for B are those of MACHINE_B_PYTHONS (default "3.9 3.12": Pants' own
-# CPython and the examples' python3.12 runtime, which compiles their bytecode), each found as the
+# The interpreters copied for B are those of MACHINE_B_PYTHONS (default "3.9 3.12 3.13": Pants' own
+# CPython and the examples' python3.12 and python3.13 runtimes, which compile their bytecode),
+# each found as the
 # launcher and Pants find them (pythonX.Y on PATH, then pyenv's versions). One installed under
 # this machine's HOME or pyenv root is copied (hard links where possible) to
 # <B's HOME>/.pyenv/versions/<its folder name> and must run from there; one installed elsewhere
@@ -45,7 +46,7 @@
 #   BUILDGRID_PYTHON   a CPython >= 3.13 for BuildGrid (default: searched on PATH, then pyenv)
 #   BUILDGRID_CACHE    where the BuildGrid venv is kept
 #                      (default: ${XDG_CACHE_HOME:-~/.cache}/pants-powertools/buildgrid)
-#   MACHINE_B_PYTHONS  CPython versions (X.Y) machine B gets (default: "3.9 3.12")
+#   MACHINE_B_PYTHONS  CPython versions (X.Y) machine B gets (default: "3.9 3.12 3.13")
 #   ALLOWED_MISSES     an extended regex: B's misses of processes whose description matches it
 #                      are listed but do not fail the check. Default: the two processes of Pants'
 #                      own `python_distribution` build of the plugin wheel, whose inputs carry
@@ -324,7 +325,7 @@ setup_machine_b() {
   mkdir -p "${b_pyenv}/versions" "${root}/tmp"
 
   local want info prefix version dest
-  for want in ${MACHINE_B_PYTHONS:-3.9 3.12}; do
+  for want in ${MACHINE_B_PYTHONS:-3.9 3.12 3.13}; do
     info="$(find_cpython "${want}")" ||
       die "no CPython ${want} found on PATH or in ${host_pyenv_root}/versions (set MACHINE_B_PYTHONS to the versions the build needs)."
     prefix="${info%%$'\t'*}"
