@@ -17,18 +17,14 @@ import base64
 import csv
 import fnmatch
 import hashlib
-import importlib.util
 import io
 import json
 import os
 import posixpath
-import py_compile
 import re
 import stat
-import subprocess
 import sys
 import tempfile
-import warnings
 import zipfile
 import zlib
 from contextlib import ExitStack
@@ -52,8 +48,9 @@ from typing import (
 )
 
 try:  # As a script, the siblings sit next to it in the sandbox; in tests, they are package modules.
-    from pants_powertools.sandbox import native_code, slim
+    from pants_powertools.sandbox import bytecode, native_code, slim
 except ImportError:  # pragma: no cover - exercised by the sandboxed Process
+    import bytecode  # type: ignore[no-redef]  # pants: no-infer-dep
     import native_code  # type: ignore[no-redef]  # pants: no-infer-dep
     import slim  # type: ignore[no-redef]  # pants: no-infer-dep
 
@@ -68,11 +65,6 @@ COMPRESS_LEVEL = 6
 _UNIX = 3  # ZIP "version made by" host system: Unix, so external_attr carries st_mode.
 _MSDOS_DIRECTORY = 0x10
 # PEP 552 flags word of a .pyc: bit 0 = hash-based, bit 1 = check_source.
-_PYC_HASH_BASED = 0b01
-_PYC_HEADER_SIZE = 16
-# Bytecode is compiled in up to this many child processes, one per this many modules.
-_MAX_SHARDS = 4
-_JOBS_PER_SHARD = 200
 # How many of the largest first-party files the report names, for size-limit errors.
 _LARGEST_FILES = 10
 
@@ -362,7 +354,7 @@ def _distribution_sizes(
     """Bytes per distribution: its RECORD files, its dist-info, and the .pyc of its sources."""
     pycs_by_source: Dict[str, List[str]] = {}
     for path in files:
-        parsed = _source_of_pyc(path) if "__pycache__" in path else None
+        parsed = bytecode.source_of_pyc(path) if "__pycache__" in path else None
         if parsed is not None:
             pycs_by_source.setdefault(parsed[0], []).append(path)
     sizes: Dict[str, int] = {}
@@ -374,168 +366,6 @@ def _distribution_sizes(
 
 
 # --------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------
-# Bytecode (PEP 552 unchecked-hash .pyc): valid whatever timestamps extraction gives files.
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CompileFailure:
-    path: str
-    line: Optional[int]
-    message: str
-
-    def describe(self) -> str:
-        where = f"{self.path}, line {self.line}" if self.line else self.path
-        return f"{where}: {self.message}"
-
-
-def _pyc_tag_path(rel_source: str) -> str:
-    """`a/b.py` -> `a/__pycache__/b.cpython-3XY.pyc` for the running interpreter, no opt tag."""
-    return importlib.util.cache_from_source(rel_source, optimization="").replace(os.sep, "/")
-
-
-def _compile_one(job: Tuple[str, str, str, str]) -> Optional[CompileFailure]:
-    """Compile one file; None on success. Top-level, so worker processes can run it."""
-    rel, source, cfile, dfile = job
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Invalid-escape warnings etc. are the library's business.
-        try:
-            py_compile.compile(
-                source,
-                cfile=cfile,
-                dfile=dfile,
-                doraise=True,
-                optimize=0,  # Lambda runs without -O, so it looks for the untagged .pyc.
-                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-            )
-        except py_compile.PyCompileError as e:
-            error = e.exc_value
-            if isinstance(error, SyntaxError):
-                return CompileFailure(rel, error.lineno, f"{type(error).__name__}: {error.msg}")
-            return CompileFailure(rel, None, f"{e.exc_type_name}: {error}")
-    return None
-
-
-def _check_hash_seed() -> None:
-    """Before CPython 3.11, marshal writes frozenset constants (`x in {"a", "b"}`) in hash
-    order, which string-hash randomization changes from run to run; 3.11+ writes them sorted.
-    The Process sets PYTHONHASHSEED=0; refuse to write unstable bytes without it."""
-    if sys.version_info < (3, 11) and sys.flags.hash_randomization:
-        raise ArtifactZipError(
-            "Bytecode compiled by CPython < 3.11 depends on the hash seed: run with "
-            "PYTHONHASHSEED=0."
-        )
-
-
-def _shards(jobs: Sequence[Tuple[str, str, str, str]]) -> List[Sequence[Tuple[str, str, str, str]]]:
-    """Contiguous slices, their number a function of the job count alone (never of the cores)."""
-    count = min(_MAX_SHARDS, max(1, len(jobs) // _JOBS_PER_SHARD))
-    size = -(-len(jobs) // count) if jobs else 0
-    return [jobs[i : i + size] for i in range(0, len(jobs), size)] if jobs else []
-
-
-def _compile_all(
-    jobs: Sequence[Tuple[str, str, str, str]], workers: int
-) -> List[Optional[CompileFailure]]:
-    """Compile in fresh child processes, `workers` at a time.
-
-    marshal marks objects by reference count, so a .pyc's bytes depend on what the compiling
-    process did before (seen: the first modules a pool worker compiles differ). Each shard is
-    therefore compiled by a new interpreter, and the shards depend only on the job list: the
-    bytes are the same for any number of cores.
-    """
-    _check_hash_seed()
-    failures: List[Optional[CompileFailure]] = []
-    pending = list(enumerate(_shards(jobs)))
-    running: List[Tuple[int, Any, str]] = []
-    results: Dict[int, List[Optional[CompileFailure]]] = {}
-    with tempfile.TemporaryDirectory(prefix="lambda_zip-shards-") as tmp:
-        while pending or running:
-            while pending and len(running) < max(1, workers):
-                index, shard = pending.pop(0)
-                shard_file = os.path.join(tmp, f"{index}.json")
-                with open(shard_file, "w", encoding="utf-8") as f:
-                    json.dump([list(job) for job in shard], f)
-                child = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-S",
-                        "-B",
-                        os.path.abspath(__file__),
-                        "--compile-shard",
-                        shard_file,
-                    ],
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                )
-                running.append((index, child, shard_file))
-            index, child, shard_file = running.pop(0)
-            out, err = child.communicate()
-            if child.returncode != 0:
-                raise ArtifactZipError(
-                    "Compiling bytecode failed:\n" + err.decode("utf-8", "replace")
-                )
-            results[index] = [
-                CompileFailure(f["path"], f["line"], f["message"]) if f else None
-                for f in json.loads(out.decode("utf-8"))
-            ]
-    for index in sorted(results):
-        failures.extend(results[index])
-    return failures
-
-
-def _compile_shard(shard_file: str) -> None:
-    with open(shard_file, encoding="utf-8") as f:
-        jobs = [(rel, src, cfile, dfile) for rel, src, cfile, dfile in json.load(f)]
-    out: List[Optional[Dict[str, Any]]] = []
-    for job in jobs:
-        failure = _compile_one(job)
-        out.append(
-            None
-            if failure is None
-            else {"path": failure.path, "line": failure.line, "message": failure.message}
-        )
-    json.dump(out, sys.stdout)
-
-
-def _pyc_flags(header: bytes) -> Optional[int]:
-    if len(header) < _PYC_HEADER_SIZE:
-        return None
-    return int.from_bytes(header[4:8], "little")
-
-
-def _source_of_pyc(path: str) -> Optional[Tuple[str, str]]:
-    """`a/__pycache__/b.cpython-312.pyc` -> (`a/b.py`, `cpython-312`); None for other pycs."""
-    directory, _, filename = path.rpartition("/")
-    if posixpath.basename(directory) != "__pycache__":
-        return None
-    parts = filename.split(".")
-    if len(parts) != 3 or parts[2] != "pyc":  # Skips `.opt-1.pyc`: Lambda never runs with -O.
-        return None
-    parent = posixpath.dirname(directory)
-    return (f"{parent}/{parts[0]}.py" if parent else f"{parts[0]}.py"), parts[1]
-
-
-def _keep_pyc(pyc: _Item, source: _Item, tag: str, python_tag: Optional[str]) -> bool:
-    """Keep a hash-based .pyc only if it is for the target and provably matches its source.
-
-    Timestamp-based ones (pip's, the host's) are dropped: with fixed ZIP timestamps they are
-    stale on arrival and Python would recompile them into a read-only /var/task on every cold
-    start. A hash-based one is checked against its source when this interpreter can compute the
-    hash (same magic number); otherwise it is trusted, as only our own processes write them.
-    """
-    if python_tag is not None and tag != python_tag:
-        return False
-    data = pyc.read()
-    flags = _pyc_flags(data)
-    if flags is None or not flags & _PYC_HASH_BASED:
-        return False
-    if data[:4] == importlib.util.MAGIC_NUMBER:
-        return data[8:16] == importlib.util.source_hash(source.read())
-    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -737,7 +567,7 @@ def _python_tag(python_version: Optional[str]) -> Optional[str]:
 
 def _compile_items(
     files: Dict[str, _Item], out_prefix: str, workers: int, stack: ExitStack
-) -> Tuple[Dict[str, _Item], List[CompileFailure], List[CompileFailure]]:
+) -> Tuple[Dict[str, _Item], List[bytecode.CompileFailure], List[bytecode.CompileFailure]]:
     """Compile the .py files that lack a kept .pyc, in a scratch copy holding only sources.
 
     Returns the new .pyc items, then the first-party and the third-party failures.
@@ -745,26 +575,26 @@ def _compile_items(
     tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="lambda_zip-"))
     jobs: List[Tuple[str, str, str, str]] = []
     for rel in sorted(files):
-        if not rel.endswith(".py") or _pyc_tag_path(rel) in files:
+        if not rel.endswith(".py") or bytecode.pyc_tag_path(rel) in files:
             continue
         full = os.path.join(tmp, "src", *rel.split("/"))
         os.makedirs(os.path.dirname(full), exist_ok=True)
         with open(full, "wb") as f:
             f.write(files[rel].read())
-        cfile = os.path.join(tmp, "pyc", *_pyc_tag_path(rel).split("/"))
+        cfile = os.path.join(tmp, "pyc", *bytecode.pyc_tag_path(rel).split("/"))
         # The code's filename: where Lambda will find it, so output is independent of `tmp`.
         jobs.append((rel, full, cfile, out_prefix + rel))
     pyc_items: Dict[str, _Item] = {}
-    first_party: List[CompileFailure] = []
-    third_party: List[CompileFailure] = []
-    for job, failure in zip(jobs, _compile_all(jobs, workers)):
+    first_party: List[bytecode.CompileFailure] = []
+    third_party: List[bytecode.CompileFailure] = []
+    for job, failure in zip(jobs, bytecode.compile_all(jobs, workers)):
         rel = job[0]
         if failure is not None:
             (first_party if files[rel].first_party else third_party).append(failure)
             continue
         with open(job[2], "rb") as f:
             data = f.read()  # Read now: the scratch dir goes away with the stack.
-        pyc_items[_pyc_tag_path(rel)] = _Item(
+        pyc_items[bytecode.pyc_tag_path(rel)] = _Item(
             len(data), f"compiled {rel}", _bytes_reader(data), files[rel].first_party
         )
     return pyc_items, first_party, third_party
@@ -824,7 +654,7 @@ def build_zip(spec: ZipSpec) -> Report:
         pycs: Dict[str, Tuple[_Item, str, str]] = {}
         for path in [p for p in files if "__pycache__" in p.split("/")]:
             item = files.pop(path)
-            parsed = _source_of_pyc(path)
+            parsed = bytecode.source_of_pyc(path)
             if parsed is not None:
                 pycs[path] = (item, parsed[0], parsed[1])
 
@@ -850,7 +680,9 @@ def build_zip(spec: ZipSpec) -> Report:
                 del files[path]
 
         for path, (item, source_path, tag) in pycs.items():
-            if source_path in files and _keep_pyc(item, files[source_path], tag, python_tag):
+            if source_path in files and bytecode.keep_pyc(
+                item, files[source_path], tag, python_tag
+            ):
                 files[path] = item
 
         report = Report(excluded_distributions=excluded, slimmed=slimmed, slim_kept=slim_kept)
@@ -932,13 +764,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="lambda_zip.py", description=__doc__)
     parser.add_argument("request", nargs="?", help="The JSON request written by the rule.")
     parser.add_argument("report", nargs="?", help="Where to write the JSON report.")
-    # Internal: compile one shard of modules in a fresh interpreter (see `_compile_all`).
-    parser.add_argument("--compile-shard", help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help="Processes that compile bytecode.")
     args = parser.parse_args(argv)
-    if args.compile_shard:
-        _compile_shard(args.compile_shard)
-        return 0
     if not args.request or not args.report:
         parser.error("REQUEST and REPORT are required")
     try:
@@ -948,7 +775,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with open(args.report, "w", encoding="utf-8") as f:
             json.dump(report.to_json(), f, indent=2, sort_keys=True)
             f.write("\n")
-    except (ArtifactZipError, OSError) as e:
+    except (ArtifactZipError, bytecode.BytecodeError, OSError) as e:
         print(f"{e}", file=sys.stderr)
         return 1
     return 0

@@ -17,7 +17,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import pytest
 
-from pants_powertools.sandbox import lambda_zip
+from pants_powertools.sandbox import bytecode, lambda_zip
 from pants_powertools.sandbox.lambda_zip import (
     ArtifactZipError,
     NativeTarget,
@@ -444,7 +444,7 @@ def test_unseeded_bytecode_before_311_is_refused(tmp_path: Path) -> None:
         pytest.skip("Only CPython < 3.11 with hash randomization writes seed-dependent .pyc")
     tree = write_tree(tmp_path / "tree", SOURCES)
     running = "{}.{}".format(*sys.version_info[:2])
-    with pytest.raises(ArtifactZipError, match="PYTHONHASHSEED=0"):
+    with pytest.raises(bytecode.BytecodeError, match="PYTHONHASHSEED=0"):
         build_zip(ZipSpec(str(tmp_path / "o.zip"), (Source(str(tree)),), python_version=running))
 
 
@@ -798,8 +798,9 @@ def test_script_imports_only_the_stdlib_and_its_sandbox_sibling() -> None:
     lines = [line.strip() for line in source.splitlines()]
     imports = [line for line in lines if line.startswith(("import ", "from "))]
     assert [i for i in imports if "pants_powertools" in i] == [
-        "from pants_powertools.sandbox import native_code, slim"
+        "from pants_powertools.sandbox import bytecode, native_code, slim"
     ]
+    assert "import bytecode  # type: ignore[no-redef]  # pants: no-infer-dep" in source
     assert "import native_code  # type: ignore[no-redef]  # pants: no-infer-dep" in source
     assert "import slim  # type: ignore[no-redef]  # pants: no-infer-dep" in source
     assert source.count('if __name__ == "__main__":') == 1
