@@ -31,6 +31,7 @@ from pants_powertools.runtimes import (
     get_architecture,
     get_runtime,
 )
+from pants_powertools.subsystem import PowertoolsSubsystem
 
 REEXPORTED_HANDLER_MODULE = handlers.REEXPORT_MODULE
 REEXPORTED_HANDLER_FUNC = handlers.REEXPORT_FUNC
@@ -210,6 +211,10 @@ class ExcludeRuntimeProvidedField(TriBoolField):
         """
     )
 
+    def value_or_global_default(self, subsystem: PowertoolsSubsystem) -> bool:
+        """The field when set, else `[powertools].exclude_runtime_provided`."""
+        return subsystem.exclude_runtime_provided if self.value is None else self.value
+
 
 class CompileBytecodeField(TriBoolField):
     alias = "compile_bytecode"
@@ -222,6 +227,10 @@ class CompileBytecodeField(TriBoolField):
         Unset means `[powertools].compile_bytecode`.
         """
     )
+
+    def value_or_global_default(self, subsystem: PowertoolsSubsystem) -> bool:
+        """The field when set, else `[powertools].compile_bytecode`."""
+        return subsystem.compile_bytecode if self.value is None else self.value
 
 
 class SlimField(TriBoolField):
@@ -250,6 +259,10 @@ class SlimField(TriBoolField):
         Unset means `[powertools].slim`.
         """
     )
+
+    def value_or_global_default(self, subsystem: PowertoolsSubsystem) -> bool:
+        """The field when set, else `[powertools].slim`."""
+        return subsystem.slim if self.value is None else self.value
 
 
 class PowertoolsServiceNameField(StringField):

@@ -196,14 +196,12 @@ def _warn_deprecated(address: Address, runtime: str) -> None:
 
 
 def _runtime_provided(tgt: Target, subsystem: PowertoolsSubsystem) -> Tuple[str, ...]:
-    value = tgt[ExcludeRuntimeProvidedField].value
-    exclude = subsystem.exclude_runtime_provided if value is None else value
+    exclude = tgt[ExcludeRuntimeProvidedField].value_or_global_default(subsystem)
     return subsystem.runtime_provided_names() if exclude else ()
 
 
 def _slim(tgt: Target, subsystem: PowertoolsSubsystem) -> bool:
-    value = tgt[SlimField].value
-    return subsystem.slim if value is None else value
+    return tgt[SlimField].value_or_global_default(subsystem)
 
 
 def _slim_log_lines(slimmed: Mapping[str, Mapping[str, int]]) -> Tuple[Tuple[str, str], ...]:
@@ -226,7 +224,7 @@ async def _compiler(
     """The runtime's CPython when bytecode is wanted. Asked for on the target, its absence is an
     error; wanted only by `[powertools].compile_bytecode`, it is a one-line warning."""
     value = tgt[CompileBytecodeField].value
-    if not (subsystem.compile_bytecode if value is None else value):
+    if not tgt[CompileBytecodeField].value_or_global_default(subsystem):
         return None
     found = await Get(RuntimeInterpreter, RuntimeInterpreterRequest(runtime))
     if found.python is not None:
