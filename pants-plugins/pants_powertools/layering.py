@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Collection, Dict, Mapping, Sequence, Tuple
 
-from pants_powertools.distributions import canonicalize_name  # noqa: F401 (re-exported)
+from pants_powertools.distributions import canonicalize_name
 
 # What every Lambda Python runtime already provides, and the official Powertools layer
 # therefore removes: shipping them again only costs size and cold start.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from pants_powertools.distributions import canonicalize_name
 from pants_powertools.layering import (
     RUNTIME_PROVIDED_DISTRIBUTIONS,
     Layer,
     LayerCompatibilityError,
     LayerConflictError,
-    canonicalize_name,
     check_layer_compatibility,
     distributions_to_carry,
     layer_provided_distributions,

@@ -24,8 +24,8 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from pants_powertools import platform_lockfiles
 from pants_powertools.complete_platforms import complete_platform_json
+from pants_powertools.distributions import canonicalize_name
 from pants_powertools.goals.package import PowertoolsFunctionFieldSet
-from pants_powertools.layering import canonicalize_name
 from pants_powertools.lockfile_rules import (
     AllLambdaLockNeeds,
     GenerateLambdaPlatformLockfile,

@@ -25,7 +25,7 @@ with warnings.catch_warnings():
     from packaging.specifiers import SpecifierSet
     from packaging.version import InvalidVersion, Version
 
-from pants_powertools.layering import canonicalize_name
+from pants_powertools.distributions import canonicalize_name
 
 PLATFORM_RESOLVE_SUFFIX = "-lambda-platforms"
 LOCK_FORMAT_VERSION = 1
