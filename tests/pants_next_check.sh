@@ -16,7 +16,8 @@ set -euo pipefail
 version="${1:-2.18.0a0}"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/pants-next.XXXXXX")"
-trap 'for d in "${tmp}"/*/; do (cd "$d" && ./pants kill-pantsd >/dev/null 2>&1 || true); done; rm -rf "${tmp}"' EXIT
+# Neither Pants version has a goal that stops pantsd: signal each scratch checkout's daemon.
+trap 'cat "${tmp}"/*/.pids/*/pantsd/pid 2>/dev/null | xargs -r kill 2>/dev/null || true; rm -rf "${tmp}"' EXIT
 
 checkout() {
   local dir="$1"

@@ -5,6 +5,8 @@ wheel and puts it at the sandbox root, next to the launcher and pants.toml (`//:
 The first tests read the wheel itself; the last one is a consumption smoke test: a throwaway
 repository that knows the plugin only as that wheel locks a tiny requirement and packages a
 function with the launcher and real Pants (warm caches: about a minute of Pants start-ups).
+Then the same repository is given bad inputs, one at a time: `pants package` must exit non-zero
+with the message on stderr and leave dist/ empty.
 
 The scratch repository enables the plugin only through `plugins` (no `pythonpath`, and no
 `pants_powertools` in `backend_packages`), so its targets can only come from the wheel's
@@ -20,12 +22,15 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import pytest
 
@@ -175,9 +180,9 @@ def _env() -> Dict[str, str]:
     return env
 
 
-def _pants(repo: Path, args: List[str]) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        ["bash", str(repo / "pants"), "--no-pantsd", *args],
+def _run_pants(repo: Path, args: List[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(repo / "pants"), *args],
         cwd=repo,
         env=_env(),
         stdout=subprocess.PIPE,
@@ -185,31 +190,49 @@ def _pants(repo: Path, args: List[str]) -> subprocess.CompletedProcess:
         text=True,
         timeout=600,
     )
+
+
+def _pants(repo: Path, args: List[str]) -> subprocess.CompletedProcess:
+    result = _run_pants(repo, args)
     assert result.returncode == 0, f"pants {' '.join(args)} failed:\n{result.stderr[-6000:]}"
     return result
 
 
-@pytest.fixture
-def scratch_dir() -> Iterator[Path]:
-    """A private temporary folder. Not pytest's `tmp_path`: every new pytest session on the
+def _stop_pantsd(repo: Path) -> None:
+    """Pants 2.17 has no goal that stops pantsd (`kill-pantsd` only bypasses it)."""
+    for pid_file in repo.glob(".pids/*/pantsd/pid"):
+        try:
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        except (ValueError, ProcessLookupError):
+            pass
+
+
+@pytest.fixture(scope="module")
+def locked_repo() -> Iterator[Path]:
+    """The scratch repository with its lockfiles generated, shared by the tests below, with one
+    pantsd for all of their Pants runs (stopped at the end).
+
+    A private temporary folder, not pytest's `tmp_path`: every new pytest session on the
     machine prunes all but the newest three `/tmp/pytest-of-<user>/pytest-N` folders, and with
     other test runs going on it deleted the scratch repository under a running Pants."""
-    path = Path(tempfile.mkdtemp(prefix="pants-powertools-plugin-wheel-"))
+    scratch = Path(tempfile.mkdtemp(prefix="pants-powertools-plugin-wheel-"))
     try:
-        yield path
+        repo = _scratch_repo(scratch)
+        _pants(repo, ["generate-lockfiles"])
+        yield repo
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        _stop_pantsd(scratch / "repo")
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def test_scratch_repository_packages_a_function_with_the_wheel(scratch_dir: Path) -> None:
-    repo = _scratch_repo(scratch_dir)
-
-    _pants(repo, ["generate-lockfiles"])
+def test_scratch_repository_packages_a_function_with_the_wheel(locked_repo: Path) -> None:
+    repo = locked_repo
     lambda_lock = (repo / "3rdparty/python/python-default.lambda-platforms.lock").read_text()
     assert "python3.12-arm64" in lambda_lock
     assert '"%s==%s"' % REQUIREMENT in lambda_lock
     assert (repo / "3rdparty/python/python-default.lock").is_file()
 
+    shutil.rmtree(repo / "dist", ignore_errors=True)
     _pants(repo, ["package", "::"])
     dist = repo / "dist"
     assert sorted(str(p.relative_to(dist)) for p in dist.rglob("*") if p.is_file()) == [
@@ -254,3 +277,145 @@ def test_scratch_repository_packages_a_function_with_the_wheel(scratch_dir: Path
     )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "hello wheel"
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A bad input as a user writes it, and what `pants package` must say about it."""
+
+    id: str
+    files: Mapping[str, str]
+    target: str
+    expected: Tuple[str, ...]
+
+
+def _function(name: str = "fn", **fields: str) -> str:
+    fields.setdefault("handler", '"app.py:handler"')
+    fields.setdefault("runtime", '"python3.12"')
+    fields.setdefault("architecture", '"arm64"')
+    body = "".join(f"    {key}={value},\n" for key, value in fields.items())
+    return f'python_aws_lambda_powertools(\n    name="{name}",\n{body})\n'
+
+
+_APP = "def handler(event, context):\n    return {}\n"
+
+
+def _row(
+    row_id: str,
+    build: str,
+    expected: Sequence[str],
+    *,
+    files: Optional[Mapping[str, str]] = None,
+    target: str = "fn",
+) -> BadRow:
+    """A row whose files live in a directory of its own, `src/bad_<row_id>/`."""
+    directory = f"src/bad_{row_id}"
+    written = {f"{directory}/BUILD": "python_sources()\n" + build}
+    for name, text in (files or {"app.py": _APP}).items():
+        written[f"{directory}/{name}"] = text
+    address = f"{directory}:{target}"
+    return BadRow(row_id, written, address, (address, *expected))
+
+
+# One row for each place a bad input is caught, from the first to the last: a field refused
+# when the target is built, a cross-field check, the handler read before anything is built, a
+# check across all targets, a lockfile read, and a first-party compile error found only while
+# the ZIP is written in its sandbox. package_test.py's table has every message; this one shows
+# that real Pants exits non-zero with the message on stderr and that dist/ gets no ZIP.
+BAD_ROWS = [
+    _row(
+        "runtime",
+        _function(runtime='"python3.8"'),
+        ["`runtime`", "'python3.8'", "Valid runtimes are:", "'python3.12'"],
+    ),
+    _row(
+        "handler_dotdot",
+        _function(handler='"../hello/app.py:handler"'),
+        ["`handler`", "goes up with `..`", "Write its module path instead"],
+    ),
+    _row(
+        "output_path",
+        _function(output_path='"../escape.zip"'),
+        ["`output_path`", "'../escape.zip' is not inside dist/"],
+    ),
+    _row(
+        "handler_function",
+        _function(),
+        ["defines no top-level `handler`", "Top-level names there: main", "Fix the name after"],
+        files={"app.py": "def main(event, context):\n    return {}\n"},
+    ),
+    _row(
+        "same_output_path",
+        _function("one", output_path='"fn.zip"') + _function("two", output_path='"fn.zip"'),
+        ["src/bad_same_output_path:two", "would both write dist/fn.zip", "`output_path`"],
+        target="one",
+    ),
+    BadRow(
+        "damaged_lock",
+        {"3rdparty/python/python-default.lambda-platforms.lock": "{\n"},
+        "src/hello:lambda",
+        (
+            "3rdparty/python/python-default.lambda-platforms.lock is damaged",
+            "pants generate-lockfiles --resolve=python-default-lambda-platforms",
+        ),
+    ),
+    _row(
+        "syntax_error",
+        _function(compile_bytecode="True"),
+        [
+            "bad_syntax_error/broken.py, line 2",
+            "First-party code does not compile for Python 3.12",
+            "Fix the syntax",
+        ],
+        files={
+            "__init__.py": "",
+            "app.py": "from bad_syntax_error import broken\n\n\n" + _APP,
+            "broken.py": "X = 1\ndef oops(:\n    pass\n",
+        },
+    ),
+]
+
+
+def _dist_files(repo: Path) -> List[str]:
+    dist = repo / "dist"
+    return sorted(str(p.relative_to(dist)) for p in dist.rglob("*") if p.is_file())
+
+
+def _package_bad_row(repo: Path, row: BadRow) -> Tuple[subprocess.CompletedProcess, List[str]]:
+    shutil.rmtree(repo / "dist", ignore_errors=True)
+    result = _run_pants(repo, ["package", row.target])
+    return result, _dist_files(repo)
+
+
+def _as_expected(row: BadRow, result: subprocess.CompletedProcess) -> bool:
+    return result.returncode != 0 and all(e in result.stderr for e in row.expected)
+
+
+@pytest.mark.parametrize("row", BAD_ROWS, ids=[row.id for row in BAD_ROWS])
+def test_bad_input_fails_with_a_message_and_writes_nothing(locked_repo: Path, row: BadRow) -> None:
+    repo = locked_repo
+    saved = {path: (repo / path).read_text() for path in row.files if (repo / path).is_file()}
+    try:
+        for path, text in row.files.items():
+            (repo / path).parent.mkdir(parents=True, exist_ok=True)
+            (repo / path).write_text(text)
+        # pantsd sees file edits asynchronously: a run right after the edits may still see the
+        # previous row's files. A stale answer is retried for a few seconds; a wrong one stays.
+        result, written = _package_bad_row(repo, row)
+        for _ in range(10):
+            if _as_expected(row, result):
+                break
+            time.sleep(0.5)
+            result, written = _package_bad_row(repo, row)
+    finally:
+        for path in row.files:
+            if path not in saved:
+                (repo / path).unlink()
+        for path, text in saved.items():
+            (repo / path).write_text(text)
+    stderr = result.stderr
+    assert result.returncode != 0, f"pants package {row.target} passed:\n{stderr[-3000:]}"
+    for expected in row.expected:
+        assert expected in stderr, f"{expected!r} not in:\n{stderr[-6000:]}"
+    assert "Traceback" not in stderr, stderr[-6000:]
+    assert written == [], written
