@@ -24,9 +24,11 @@ import logging
 import os
 import shutil
 import stat
+import subprocess
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from textwrap import dedent
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
@@ -541,6 +543,60 @@ def test_function_bytecode_is_unchecked_hash_pyc_for_every_source(rule_runner: R
         "__pycache__/lambda_function.cpython-312.pyc",
     ):
         assert expected in pycs, (expected, pycs)
+
+
+def _cpython_312() -> Optional[str]:
+    candidates = [shutil.which("python3.12")]
+    pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    candidates += sorted(glob.glob(os.path.join(pyenv_root, "versions", "3.12*", "bin", "python3")))
+    for candidate in filter(None, candidates):
+        check = subprocess.run(
+            [candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 12)"]
+        )
+        if check.returncode == 0:
+            return candidate
+    return None
+
+
+# Whether each code object of the .pyc files named in argv[2:], read from the ZIP at argv[1],
+# has column positions anywhere (the `^^^^` of a traceback): {name: bool}.
+_HAS_COLUMNS = """
+import json, marshal, sys, zipfile
+def codes(code):
+    yield code
+    for const in code.co_consts:
+        if hasattr(const, "co_positions"):
+            yield from codes(const)
+with zipfile.ZipFile(sys.argv[1]) as zf:
+    out = {
+        name: any(p[2] is not None for c in codes(marshal.loads(zf.read(name)[16:]))
+                  for p in c.co_positions())
+        for name in sys.argv[2:]
+    }
+json.dump(out, sys.stdout)
+"""
+
+
+def test_function_bytecode_has_columns_for_its_own_code_only(
+    rule_runner: RuleRunner, tmp_path: Path
+) -> None:
+    """First-party tracebacks point at the failing expression; third-party .pyc leave the
+    column tables out (~18% of their zipped size), keeping their line numbers."""
+    python = _cpython_312()
+    if python is None:
+        pytest.skip("needs a CPython 3.12 to read CPython 3.12 code objects")
+    _, zip_bytes, _ = _zip_and_manifest(_packaged(rule_runner, FUNCTION_BYTECODE))
+    zip_path = tmp_path / "fn.zip"
+    zip_path.write_bytes(zip_bytes)
+    pycs = [
+        "fns/__pycache__/app.cpython-312.pyc",
+        "__pycache__/lambda_function.cpython-312.pyc",
+        "tomli/__pycache__/_parser.cpython-312.pyc",
+    ]
+    found = subprocess.run(
+        [python, "-c", _HAS_COLUMNS, str(zip_path), *pycs], stdout=subprocess.PIPE, check=True
+    ).stdout
+    assert json.loads(found) == dict(zip(pycs, (True, True, False)))
 
 
 def test_layer_bytecode_is_unchecked_hash_pyc_for_every_source(rule_runner: RuleRunner) -> None:

