@@ -43,6 +43,7 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 from pants_powertools.goals.package import PowertoolsFunctionFieldSet, PowertoolsLayerFieldSet
 from pants_powertools.lockfile_rules import LambdaPlatformLockError
 from pants_powertools.rule_runner_support import make_rule_runner, read_test_data, write_test_locks
+from pants_powertools.sandbox import elf_strip
 from pants_powertools.target_types import PowertoolsLayer
 from pants_powertools.util_rules.artifacts import PowertoolsPackageError
 
@@ -159,6 +160,13 @@ FIXTURES: Dict[str, str] = {
             resolve="pt",
             dependencies=["3rdparty:pt-tracer"],
             slim=True,
+        )
+        powertools_layer(
+            name="full_layer",
+            runtime="python3.12",
+            architectures=["x86_64"],
+            resolve="pt",
+            dependencies=["3rdparty:pt-tracer"],
         )
         python_aws_lambda_powertools(
             name="fn",
@@ -465,6 +473,7 @@ def test_function_without_requirements(rule_runner: RuleRunner) -> None:
 
 SLIM_LAYER = Address("src/slim", target_name="layer")
 SLIM_FUNCTION = Address("src/slim", target_name="fn")
+SLIM_FULL_LAYER = Address("src/slim", target_name="full_layer")
 
 
 def _assert_slimmed(names: Sequence[str], manifest: Mapping, root: str) -> None:
@@ -477,18 +486,35 @@ def _assert_slimmed(names: Sequence[str], manifest: Mapping, root: str) -> None:
     packaged_docs = [n for n in names if n.endswith((".md", ".rst")) and ".dist-info/" not in n]
     assert not [n for n in packaged_docs if "LICENSE" not in n.upper()], packaged_docs
     slimmed = manifest["slimmed"]
-    assert sorted(slimmed) == ["docs", "sources", "stubs", "tests"]
+    assert sorted(slimmed) == ["docs", "sources", "stubs", "symbols", "tests"]
     # wrapt ships `wrapt/_wrappers.c` and `wrapt-stubs/`; pydantic is not in [tracer].
     assert slimmed["sources"]["files"] >= 1 and slimmed["sources"]["bytes"] > 0
     assert slimmed["stubs"]["files"] >= 1 and slimmed["stubs"]["bytes"] > 0
+    # ... and `wrapt/_wrappers.*.so` with its symbol table, which slim strips.
+    assert slimmed["symbols"]["files"] >= 1 and slimmed["symbols"]["bytes"] > 0
     assert manifest["distributions"]["wrapt"]
+
+
+def _native_files(zip_bytes: bytes) -> Dict[str, bytes]:
+    return {
+        name: _read(zip_bytes, name)
+        for name in _entries(zip_bytes)
+        if name.endswith(".so") and "/wrapt/" in f"/{name}"
+    }
 
 
 def test_slim_layer_leaves_out_what_lambda_never_runs(rule_runner: RuleRunner) -> None:
     _, zip_bytes, manifest = _zip_and_manifest(_packaged(rule_runner, SLIM_LAYER))
     _assert_slimmed(list(_entries(zip_bytes)), manifest, root="python/")
     # Without slim, the manifest still has the key, empty.
-    assert _zip_and_manifest(_packaged(rule_runner, LAYER))[2]["slimmed"] == {}
+    _, full_zip, full_manifest = _zip_and_manifest(_packaged(rule_runner, SLIM_FULL_LAYER))
+    assert full_manifest["slimmed"] == {}
+    # wrapt's extension module: stripped once (nothing left to strip), and only with slim.
+    ((name, stripped),) = _native_files(zip_bytes).items()
+    original = _native_files(full_zip)[name]
+    assert elf_strip.strip_symbols(stripped) is None
+    assert elf_strip.strip_symbols(original) == stripped
+    assert manifest["slimmed"]["symbols"] == {"files": 1, "bytes": len(original) - len(stripped)}
 
 
 def test_slim_function_slims_its_third_party_code(rule_runner: RuleRunner) -> None:

@@ -19,7 +19,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import pytest
 
-from pants_powertools.sandbox import bytecode, lambda_zip
+from pants_powertools.sandbox import bytecode, elf_strip, lambda_zip
 from pants_powertools.sandbox.lambda_zip import (
     ArtifactZipError,
     NativeTarget,
@@ -612,8 +612,11 @@ def slim_site(root: Path) -> Path:
                 "pkg/py.typed": "",
                 "pkg/tests/__init__.py": "",
                 "pkg/tests/test_core.py": (
-                    "from pkg.core import f\n\ndef test_f():\n    assert f() == 1\n"
+                    "from pkg.core import f\nfrom pkg import _core_tests\n\n"
+                    "def test_f():\n    assert f() == _core_tests.ONE\n"
                 ),
+                # A compiled module only the tests import (numpy's `core/_simd`).
+                "pkg/_core_tests.cpython-39-x86_64-linux-gnu.so": "\x7fELF pkg._core_tests\n",
                 "pkg/sub/test/test_sub.py": "def test_x():\n    pass\n",
                 "pkg/sub/test/data.json": "{}\n",
                 "pkg/data/test/sample.json": "{}\n",  # A `test` dir without test modules: data.
@@ -696,7 +699,7 @@ def test_slim_leaves_out_tests_stubs_sources_and_docs_of_distributions(tmp_path:
     )
     report = build_zip(spec)
     got = {n[len("python/") :] for n in names(out) if not n.endswith("/")}
-    dropped = {
+    dropped: Dict[str, List[str]] = {
         "tests": [
             "pkg/tests/__init__.py",
             "pkg/tests/test_core.py",
@@ -705,6 +708,7 @@ def test_slim_leaves_out_tests_stubs_sources_and_docs_of_distributions(tmp_path:
             "imp/lonely/tests/test_lonely.py",
             "pkg/conftest.py",
             "imp/other/tests/only_tests_use_me.py",
+            "pkg/_core_tests.cpython-39-x86_64-linux-gnu.so",
         ],
         "stubs": ["pkg/core.pyi", "thing-stubs/__init__.pyi", "thing-stubs/METADATA.toml"],
         "sources": [
@@ -715,6 +719,7 @@ def test_slim_leaves_out_tests_stubs_sources_and_docs_of_distributions(tmp_path:
             "pkg/lib/libspeed.a",
         ],
         "docs": ["pkg/README.md", "pkg/docs/index.rst", "pkg/docs/conf.py"],
+        "symbols": [],  # No native code with a symbol table here: see the test below.
     }
     for category, paths in dropped.items():
         assert not set(paths) & got, (category, sorted(set(paths) & got))
@@ -751,7 +756,7 @@ def test_slim_leaves_out_tests_stubs_sources_and_docs_of_distributions(tmp_path:
         }
         for category, paths in dropped.items()
     }
-    assert list(report.slimmed) == ["tests", "stubs", "sources", "docs"]
+    assert list(report.slimmed) == ["tests", "stubs", "sources", "docs", "symbols"]
     assert report.slim_kept == ["imp/docs", "imp/sub/tests", "imp/tests"]
     # The distributions are all still there, for importlib.metadata and the manifest.
     assert report.distributions == {"imp": "2.0", "pkg": "1.0", "types-thing": "1.0"}
@@ -764,9 +769,64 @@ def test_without_slim_everything_ships_and_nothing_is_reported(tmp_path: Path) -
     site = slim_site(tmp_path / "site")
     report = normalize(site, tmp_path / "out.zip")
     assert report.slimmed == {} and report.slim_kept == []
-    assert {"pkg/tests/test_core.py", "pkg/core.pyi", "pkg/_speed.c", "pkg/README.md"} <= set(
-        names(tmp_path / "out.zip")
+    assert {
+        "pkg/tests/test_core.py",
+        "pkg/_core_tests.cpython-39-x86_64-linux-gnu.so",
+        "pkg/core.pyi",
+        "pkg/_speed.c",
+        "pkg/README.md",
+    } <= set(names(tmp_path / "out.zip"))
+
+
+def _extension_with_symbols() -> Optional[bytes]:
+    """An extension module of this interpreter that has a symbol table (pyenv builds do)."""
+    for name in ("_json", "_csv", "_struct", "math"):
+        path = getattr(importlib.import_module(name), "__file__", None)  # None: built in.
+        if path and elf_strip.strip_symbols(Path(path).read_bytes()) is not None:
+            return Path(path).read_bytes()
+    return None
+
+
+def test_slim_strips_the_symbol_tables_of_distributions_native_code(tmp_path: Path) -> None:
+    native = _extension_with_symbols()
+    if native is None:
+        pytest.skip("no extension module with a symbol table in this interpreter")
+    stripped = elf_strip.strip_symbols(native)
+    assert stripped is not None
+    ext = "fast/_speedups.cpython-39-x86_64-linux-gnu.so"
+    site = write_tree(
+        tmp_path / "site", dist_info("fast", "1.0", {"fast/__init__.py": "", ext: "x"})
     )
+    (site / ext).write_bytes(native)
+    (site / "fast/libfast.so.1").write_bytes(native)  # Not in RECORD: left as it is.
+    # First-party code is never touched, even where a distribution's RECORD claims its path.
+    first_party = tmp_path / "srcs"
+    (first_party / "fast").mkdir(parents=True)
+    (first_party / "fast/_mine.so").write_bytes(native)
+    with open(site / "fast-1.0.dist-info/RECORD", "a") as record:
+        record.write("fast/_mine.so,,\n")
+    sources = (Source(str(site)), Source(str(first_party), first_party=True))
+    slim_zip, full_zip = tmp_path / "slim.zip", tmp_path / "full.zip"
+
+    def build(out: Path, slim: bool) -> Report:
+        return build_zip(ZipSpec(str(out), sources, slim=slim))
+
+    report = build(slim_zip, slim=True)
+    full = build(full_zip, slim=False)
+    with zipfile.ZipFile(slim_zip) as zf:
+        assert zf.read(ext) == stripped
+        assert zf.read("fast/libfast.so.1") == native
+        assert zf.read("fast/_mine.so") == native
+        assert zf.getinfo(ext).external_attr >> 16 == stat.S_IFREG | 0o755
+    with zipfile.ZipFile(full_zip) as zf:
+        assert zf.read(ext) == native
+    assert report.slimmed["symbols"] == {"files": 1, "bytes": len(native) - len(stripped)}
+    assert full.unzipped_size - report.unzipped_size == len(native) - len(stripped)
+    assert report.unzipped_size == sum(
+        i.file_size for i in zipfile.ZipFile(slim_zip).infolist() if not i.is_dir()
+    )
+    assert build(tmp_path / "again.zip", slim=True) == report
+    assert sha256(tmp_path / "again.zip") == sha256(slim_zip)
 
 
 def test_slim_compiles_no_bytecode_for_what_it_leaves_out(tmp_path: Path) -> None:
@@ -878,9 +938,10 @@ def test_script_imports_only_the_stdlib_and_its_sandbox_sibling() -> None:
     lines = [line.strip() for line in source.splitlines()]
     imports = [line for line in lines if line.startswith(("import ", "from "))]
     assert [i for i in imports if "pants_powertools" in i] == [
-        "from pants_powertools.sandbox import bytecode, native_code, slim"
+        "from pants_powertools.sandbox import bytecode, elf_strip, native_code, slim"
     ]
     assert "import bytecode  # type: ignore[no-redef]  # pants: no-infer-dep" in source
+    assert "import elf_strip  # type: ignore[no-redef]  # pants: no-infer-dep" in source
     assert "import native_code  # type: ignore[no-redef]  # pants: no-infer-dep" in source
     assert "import slim  # type: ignore[no-redef]  # pants: no-infer-dep" in source
     assert source.count('if __name__ == "__main__":') == 1
