@@ -122,7 +122,7 @@ def main() -> int:
         f"{slim['unzipped_size'] / full['unzipped_size']:.3f} "
         f"({1 - slim['unzipped_size'] / full['unzipped_size']:.1%} smaller) |"
     )
-    print("\nLeft out (source files; their .pyc are not compiled either):")
+    print("\nLeft out (their .pyc are not compiled either; `symbols`: native files stripped):")
     for category, counts in sorted(slim["slimmed"].items()):
         print(f"  {category:8} {counts['files']:6} files {counts['bytes']:12,} bytes")
     return 0

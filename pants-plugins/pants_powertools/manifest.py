@@ -72,8 +72,9 @@ def build_manifest(
 
     `layers` are the function's layers, in the order Lambda must apply them (later ones win on
     /opt), as names or dicts. `files` are the `files` targets' paths shipped in a function ZIP.
-    `slimmed` is what `slim` left out, `{category: {"files": N, "bytes": unzipped size}}`; an
-    empty dict when slim was off.
+    `slimmed` is what `slim` left out, `{category: {"files": N, "bytes": unzipped size}}` (for
+    "symbols", the native files stripped and the bytes that took off them); an empty dict when
+    slim was off.
     """
     if kind not in KINDS:
         raise ManifestError(f"kind must be one of {KINDS}, not {kind!r}.")

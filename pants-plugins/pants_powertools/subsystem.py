@@ -58,10 +58,11 @@ class PowertoolsSubsystem(Subsystem):
             """
             Default for the `slim` field: whether artifacts leave out what third-party
             distributions ship but Lambda never runs: test suites inside their packages (unless
-            code outside them imports them), `.pyi` stubs and `*-stubs` packages, C/C++/Cython
-            sources, headers and static libraries, and docs (`*.md`, `*.rst`, `docs/`).
-            `*.dist-info` directories and first-party code are never touched; the manifest's
-            `slimmed` says what was left out.
+            code outside them imports them) and private compiled modules only those tests
+            import, `.pyi` stubs and `*-stubs` packages, C/C++/Cython sources, headers and
+            static libraries, docs (`*.md`, `*.rst`, `docs/`), and the symbol tables of their
+            native code. `*.dist-info` directories and first-party code are never touched; the
+            manifest's `slimmed` says what was left out.
             """
         ),
     )

@@ -24,9 +24,11 @@ import logging
 import os
 import shutil
 import stat
+import subprocess
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from textwrap import dedent
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
@@ -41,6 +43,7 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 from pants_powertools.goals.package import PowertoolsFunctionFieldSet, PowertoolsLayerFieldSet
 from pants_powertools.lockfile_rules import LambdaPlatformLockError
 from pants_powertools.rule_runner_support import make_rule_runner, read_test_data, write_test_locks
+from pants_powertools.sandbox import elf_strip
 from pants_powertools.target_types import PowertoolsLayer
 from pants_powertools.util_rules.artifacts import PowertoolsPackageError
 
@@ -157,6 +160,13 @@ FIXTURES: Dict[str, str] = {
             resolve="pt",
             dependencies=["3rdparty:pt-tracer"],
             slim=True,
+        )
+        powertools_layer(
+            name="full_layer",
+            runtime="python3.12",
+            architectures=["x86_64"],
+            resolve="pt",
+            dependencies=["3rdparty:pt-tracer"],
         )
         python_aws_lambda_powertools(
             name="fn",
@@ -463,6 +473,7 @@ def test_function_without_requirements(rule_runner: RuleRunner) -> None:
 
 SLIM_LAYER = Address("src/slim", target_name="layer")
 SLIM_FUNCTION = Address("src/slim", target_name="fn")
+SLIM_FULL_LAYER = Address("src/slim", target_name="full_layer")
 
 
 def _assert_slimmed(names: Sequence[str], manifest: Mapping, root: str) -> None:
@@ -475,18 +486,35 @@ def _assert_slimmed(names: Sequence[str], manifest: Mapping, root: str) -> None:
     packaged_docs = [n for n in names if n.endswith((".md", ".rst")) and ".dist-info/" not in n]
     assert not [n for n in packaged_docs if "LICENSE" not in n.upper()], packaged_docs
     slimmed = manifest["slimmed"]
-    assert sorted(slimmed) == ["docs", "sources", "stubs", "tests"]
+    assert sorted(slimmed) == ["docs", "sources", "stubs", "symbols", "tests"]
     # wrapt ships `wrapt/_wrappers.c` and `wrapt-stubs/`; pydantic is not in [tracer].
     assert slimmed["sources"]["files"] >= 1 and slimmed["sources"]["bytes"] > 0
     assert slimmed["stubs"]["files"] >= 1 and slimmed["stubs"]["bytes"] > 0
+    # ... and `wrapt/_wrappers.*.so` with its symbol table, which slim strips.
+    assert slimmed["symbols"]["files"] >= 1 and slimmed["symbols"]["bytes"] > 0
     assert manifest["distributions"]["wrapt"]
+
+
+def _native_files(zip_bytes: bytes) -> Dict[str, bytes]:
+    return {
+        name: _read(zip_bytes, name)
+        for name in _entries(zip_bytes)
+        if name.endswith(".so") and "/wrapt/" in f"/{name}"
+    }
 
 
 def test_slim_layer_leaves_out_what_lambda_never_runs(rule_runner: RuleRunner) -> None:
     _, zip_bytes, manifest = _zip_and_manifest(_packaged(rule_runner, SLIM_LAYER))
     _assert_slimmed(list(_entries(zip_bytes)), manifest, root="python/")
     # Without slim, the manifest still has the key, empty.
-    assert _zip_and_manifest(_packaged(rule_runner, LAYER))[2]["slimmed"] == {}
+    _, full_zip, full_manifest = _zip_and_manifest(_packaged(rule_runner, SLIM_FULL_LAYER))
+    assert full_manifest["slimmed"] == {}
+    # wrapt's extension module: stripped once (nothing left to strip), and only with slim.
+    ((name, stripped),) = _native_files(zip_bytes).items()
+    original = _native_files(full_zip)[name]
+    assert elf_strip.strip_symbols(stripped) is None
+    assert elf_strip.strip_symbols(original) == stripped
+    assert manifest["slimmed"]["symbols"] == {"files": 1, "bytes": len(original) - len(stripped)}
 
 
 def test_slim_function_slims_its_third_party_code(rule_runner: RuleRunner) -> None:
@@ -541,6 +569,60 @@ def test_function_bytecode_is_unchecked_hash_pyc_for_every_source(rule_runner: R
         "__pycache__/lambda_function.cpython-312.pyc",
     ):
         assert expected in pycs, (expected, pycs)
+
+
+def _cpython_312() -> Optional[str]:
+    candidates = [shutil.which("python3.12")]
+    pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    candidates += sorted(glob.glob(os.path.join(pyenv_root, "versions", "3.12*", "bin", "python3")))
+    for candidate in filter(None, candidates):
+        check = subprocess.run(
+            [candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 12)"]
+        )
+        if check.returncode == 0:
+            return candidate
+    return None
+
+
+# Whether each code object of the .pyc files named in argv[2:], read from the ZIP at argv[1],
+# has column positions anywhere (the `^^^^` of a traceback): {name: bool}.
+_HAS_COLUMNS = """
+import json, marshal, sys, zipfile
+def codes(code):
+    yield code
+    for const in code.co_consts:
+        if hasattr(const, "co_positions"):
+            yield from codes(const)
+with zipfile.ZipFile(sys.argv[1]) as zf:
+    out = {
+        name: any(p[2] is not None for c in codes(marshal.loads(zf.read(name)[16:]))
+                  for p in c.co_positions())
+        for name in sys.argv[2:]
+    }
+json.dump(out, sys.stdout)
+"""
+
+
+def test_function_bytecode_has_columns_for_its_own_code_only(
+    rule_runner: RuleRunner, tmp_path: Path
+) -> None:
+    """First-party tracebacks point at the failing expression; third-party .pyc leave the
+    column tables out (~18% of their zipped size), keeping their line numbers."""
+    python = _cpython_312()
+    if python is None:
+        pytest.skip("needs a CPython 3.12 to read CPython 3.12 code objects")
+    _, zip_bytes, _ = _zip_and_manifest(_packaged(rule_runner, FUNCTION_BYTECODE))
+    zip_path = tmp_path / "fn.zip"
+    zip_path.write_bytes(zip_bytes)
+    pycs = [
+        "fns/__pycache__/app.cpython-312.pyc",
+        "__pycache__/lambda_function.cpython-312.pyc",
+        "tomli/__pycache__/_parser.cpython-312.pyc",
+    ]
+    found = subprocess.run(
+        [python, "-c", _HAS_COLUMNS, str(zip_path), *pycs], stdout=subprocess.PIPE, check=True
+    ).stdout
+    assert json.loads(found) == dict(zip(pycs, (True, True, False)))
 
 
 def test_layer_bytecode_is_unchecked_hash_pyc_for_every_source(rule_runner: RuleRunner) -> None:

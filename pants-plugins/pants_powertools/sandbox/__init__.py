@@ -11,7 +11,13 @@ from typing import Tuple
 
 # Each script and the sibling modules it imports.
 SCRIPTS = {
-    "lambda_zip.py": ("lambda_zip.py", "bytecode.py", "native_code.py", "slim.py"),
+    "lambda_zip.py": (
+        "lambda_zip.py",
+        "bytecode.py",
+        "elf_strip.py",
+        "native_code.py",
+        "slim.py",
+    ),
     "index_lookup.py": ("index_lookup.py",),
     "import_check.py": ("import_check.py",),
 }

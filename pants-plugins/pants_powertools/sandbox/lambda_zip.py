@@ -48,9 +48,10 @@ from typing import (
 )
 
 try:  # As a script, the siblings sit next to it in the sandbox; in tests, they are package modules.
-    from pants_powertools.sandbox import bytecode, native_code, slim
+    from pants_powertools.sandbox import bytecode, elf_strip, native_code, slim
 except ImportError:  # pragma: no cover - exercised by the sandboxed Process
     import bytecode  # type: ignore[no-redef]  # pants: no-infer-dep
+    import elf_strip  # type: ignore[no-redef]  # pants: no-infer-dep
     import native_code  # type: ignore[no-redef]  # pants: no-infer-dep
     import slim  # type: ignore[no-redef]  # pants: no-infer-dep
 
@@ -454,7 +455,8 @@ class ZipSpec:
     python_version: Optional[str] = None  # Compile bytecode for this `3.X`, by this interpreter.
     native: Optional[NativeTarget] = None
     workers: int = 1
-    # Leave out the distributions' tests, stubs, C sources and docs (see `slim.slim_paths`).
+    # Leave out the distributions' tests, stubs, C sources and docs (see `slim.slim_paths`), and
+    # the symbol tables of their native code (`elf_strip`).
     slim: bool = False
 
     @classmethod
@@ -570,10 +572,14 @@ def _compile_items(
 ) -> Tuple[Dict[str, _Item], List[bytecode.CompileFailure], List[bytecode.CompileFailure]]:
     """Compile the .py files that lack a kept .pyc, in a scratch copy holding only sources.
 
+    First-party code keeps its column positions (the `^^^^` under the failing expression in a
+    traceback); third-party code is compiled without them (`bytecode.compile_all`): ~18% off
+    its zipped .pyc, while its tracebacks keep file, line and source line.
+
     Returns the new .pyc items, then the first-party and the third-party failures.
     """
     tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="lambda_zip-"))
-    jobs: List[Tuple[str, str, str, str]] = []
+    jobs: List[bytecode.Job] = []
     for rel in sorted(files):
         if not rel.endswith(".py") or bytecode.pyc_tag_path(rel) in files:
             continue
@@ -587,7 +593,8 @@ def _compile_items(
     pyc_items: Dict[str, _Item] = {}
     first_party: List[bytecode.CompileFailure] = []
     third_party: List[bytecode.CompileFailure] = []
-    for job, failure in zip(jobs, bytecode.compile_all(jobs, workers)):
+    columns = [files[job[0]].first_party for job in jobs]
+    for job, failure in zip(jobs, bytecode.compile_all(jobs, workers, columns)):
         rel = job[0]
         if failure is not None:
             (first_party if files[rel].first_party else third_party).append(failure)
@@ -598,6 +605,45 @@ def _compile_items(
             len(data), f"compiled {rel}", _bytes_reader(data), files[rel].first_party
         )
     return pyc_items, first_party, third_party
+
+
+def _strip_native(files: Dict[str, _Item], candidates: Iterable[str]) -> Tuple[int, int]:
+    """Replace each native file among `candidates` by itself without symbol tables and debug
+    sections (`elf_strip`); returns how many files changed and how many bytes they lost.
+
+    The stripped bytes are made again when the file is written, so no copy stays in memory.
+    """
+    count = saved = 0
+    for path in sorted(candidates):
+        item = files.get(path)
+        if item is None or not native_code.is_native_name(path):
+            continue
+        data = item.read()
+        if not native_code.is_elf(data):
+            continue
+        stripped = elf_strip.strip_symbols(data)
+        if stripped is None:
+            continue
+        files[path] = _Item(
+            len(stripped),
+            item.origin,
+            _stripped_reader(item, len(stripped)),
+            item.first_party,
+            item.checked,
+        )
+        count += 1
+        saved += len(data) - len(stripped)
+    return count, saved
+
+
+def _stripped_reader(item: _Item, size: int) -> Callable[[], bytes]:
+    def read() -> bytes:
+        stripped = elf_strip.strip_symbols(item.read())
+        if stripped is None or len(stripped) != size:  # Only if the input changed under us.
+            raise ArtifactZipError(f"{item.origin}: changed while the ZIP was written.")
+        return stripped
+
+    return read
 
 
 def _owner_lookup(
@@ -617,9 +663,9 @@ def build_zip(spec: ZipSpec) -> Report:
     Steps, in order: drop root entries matching `exclude_top_level` (`bin`); drop `__pycache__`
     and .pyc except hash-based ones matching their source; drop `exclude_distributions` using
     their RECORD; add `files`; with `slim`, drop the distributions' tests, stubs, C sources and
-    docs; compile unchecked-hash .pyc with THIS interpreter (which must be
-    the runtime's); check native code against the target; put everything under `prefix`
-    (`python/` for layers); write.
+    docs and strip the symbol tables of their native code; compile unchecked-hash .pyc with
+    THIS interpreter (which must be the runtime's); check native code against the target; put
+    everything under `prefix` (`python/` for layers); write.
     """
     out_prefix = _normalize_prefix(spec.prefix)
     python_tag = _python_tag(spec.python_version)
@@ -678,6 +724,8 @@ def build_zip(spec: ZipSpec) -> Report:
             slimmed = slim.slim_summary(files, slim_paths)
             for path in slim_paths:
                 del files[path]
+            stripped, saved = _strip_native(files, owned - first_party_paths)
+            slimmed["symbols"] = {"files": stripped, "bytes": saved}
 
         for path, (item, source_path, tag) in pycs.items():
             if source_path in files and bytecode.keep_pyc(

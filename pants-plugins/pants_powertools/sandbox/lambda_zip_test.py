@@ -3,10 +3,12 @@ unchecked-hash bytecode that Python really imports, and the checks that fail a b
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import stat
 import struct
 import subprocess
@@ -17,7 +19,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import pytest
 
-from pants_powertools.sandbox import bytecode, lambda_zip
+from pants_powertools.sandbox import bytecode, elf_strip, lambda_zip
 from pants_powertools.sandbox.lambda_zip import (
     ArtifactZipError,
     NativeTarget,
@@ -439,6 +441,84 @@ def test_compile_is_deterministic_across_hash_seeds_and_workers(tmp_path: Path) 
     assert len(set(outs)) == 1
 
 
+def _python_with_column_positions() -> Optional[str]:
+    """A CPython >= 3.11 (code objects carry column positions), from PATH or pyenv."""
+    candidates = [shutil.which(f"python3.{minor}") for minor in (13, 12, 11)]
+    for root in filter(None, (os.environ.get("PYENV_ROOT"), os.path.expanduser("~/.pyenv"))):
+        pattern = os.path.join(root, "versions", "3.1[1-9].*", "bin", "python3")
+        candidates.extend(sorted(glob.glob(pattern), reverse=True))
+    for candidate in filter(None, candidates):
+        check = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info >= (3, 11))"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        if check.returncode == 0 and check.stdout.strip() == b"True":
+            return candidate
+    return None
+
+
+# Prints {pyc: [whether any instruction has a column, whether every one has a line]} for the
+# .pyc files under argv[1], nested code objects included.
+_POSITIONS = """
+import json, marshal, pathlib, sys
+def codes(code):
+    yield code
+    for const in code.co_consts:
+        if hasattr(const, "co_positions"):
+            yield from codes(const)
+out = {}
+for pyc in sorted(pathlib.Path(sys.argv[1]).rglob("*.pyc")):
+    code = marshal.loads(pyc.read_bytes()[16:])
+    positions = [p for c in codes(code) for p in c.co_positions()]
+    lines = [line for c in codes(code) for _, _, line in c.co_lines()]
+    out[pyc.name] = [any(p[2] is not None for p in positions), all(l is not None for l in lines)]
+json.dump(out, sys.stdout)
+"""
+
+
+def test_third_party_bytecode_leaves_out_column_positions_first_party_keeps_them(
+    tmp_path: Path,
+) -> None:
+    python = _python_with_column_positions()
+    if python is None:
+        pytest.skip("needs a CPython >= 3.11, whose code objects carry column positions")
+    version = (
+        subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            stdout=subprocess.PIPE,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
+    code = "def f(d):\n    return d['a']['b'] + [x for x in d]\n"
+    deps = write_tree(tmp_path / "deps", {"lib.py": code})
+    first_party = write_tree(tmp_path / "srcs", {"app.py": code})
+    out, request = tmp_path / "out.zip", tmp_path / "request.json"
+    request.write_text(
+        json.dumps(
+            {
+                "output": str(out),
+                "sources": [{"path": str(deps)}, {"path": str(first_party), "first_party": True}],
+                "python_version": version,
+            }
+        )
+    )
+    subprocess.run(
+        [python, "-S", lambda_zip.__file__, str(request), str(tmp_path / "report.json")],
+        env=dict(os.environ, PYTHONHASHSEED="0"),
+        check=True,
+    )
+    zipfile.ZipFile(out).extractall(tmp_path / "x")
+    found = subprocess.run(
+        [python, "-c", _POSITIONS, str(tmp_path / "x")], stdout=subprocess.PIPE, check=True
+    ).stdout
+    tag = "cpython-" + version.replace(".", "")
+    # [has columns, has every line]: tracebacks still name each frame's line.
+    assert json.loads(found) == {f"app.{tag}.pyc": [True, True], f"lib.{tag}.pyc": [False, True]}
+
+
 def test_unseeded_bytecode_before_311_is_refused(tmp_path: Path) -> None:
     if sys.version_info >= (3, 11) or not sys.flags.hash_randomization:
         pytest.skip("Only CPython < 3.11 with hash randomization writes seed-dependent .pyc")
@@ -532,8 +612,11 @@ def slim_site(root: Path) -> Path:
                 "pkg/py.typed": "",
                 "pkg/tests/__init__.py": "",
                 "pkg/tests/test_core.py": (
-                    "from pkg.core import f\n\ndef test_f():\n    assert f() == 1\n"
+                    "from pkg.core import f\nfrom pkg import _core_tests\n\n"
+                    "def test_f():\n    assert f() == _core_tests.ONE\n"
                 ),
+                # A compiled module only the tests import (numpy's `core/_simd`).
+                "pkg/_core_tests.cpython-39-x86_64-linux-gnu.so": "\x7fELF pkg._core_tests\n",
                 "pkg/sub/test/test_sub.py": "def test_x():\n    pass\n",
                 "pkg/sub/test/data.json": "{}\n",
                 "pkg/data/test/sample.json": "{}\n",  # A `test` dir without test modules: data.
@@ -616,7 +699,7 @@ def test_slim_leaves_out_tests_stubs_sources_and_docs_of_distributions(tmp_path:
     )
     report = build_zip(spec)
     got = {n[len("python/") :] for n in names(out) if not n.endswith("/")}
-    dropped = {
+    dropped: Dict[str, List[str]] = {
         "tests": [
             "pkg/tests/__init__.py",
             "pkg/tests/test_core.py",
@@ -625,6 +708,7 @@ def test_slim_leaves_out_tests_stubs_sources_and_docs_of_distributions(tmp_path:
             "imp/lonely/tests/test_lonely.py",
             "pkg/conftest.py",
             "imp/other/tests/only_tests_use_me.py",
+            "pkg/_core_tests.cpython-39-x86_64-linux-gnu.so",
         ],
         "stubs": ["pkg/core.pyi", "thing-stubs/__init__.pyi", "thing-stubs/METADATA.toml"],
         "sources": [
@@ -635,6 +719,7 @@ def test_slim_leaves_out_tests_stubs_sources_and_docs_of_distributions(tmp_path:
             "pkg/lib/libspeed.a",
         ],
         "docs": ["pkg/README.md", "pkg/docs/index.rst", "pkg/docs/conf.py"],
+        "symbols": [],  # No native code with a symbol table here: see the test below.
     }
     for category, paths in dropped.items():
         assert not set(paths) & got, (category, sorted(set(paths) & got))
@@ -671,7 +756,7 @@ def test_slim_leaves_out_tests_stubs_sources_and_docs_of_distributions(tmp_path:
         }
         for category, paths in dropped.items()
     }
-    assert list(report.slimmed) == ["tests", "stubs", "sources", "docs"]
+    assert list(report.slimmed) == ["tests", "stubs", "sources", "docs", "symbols"]
     assert report.slim_kept == ["imp/docs", "imp/sub/tests", "imp/tests"]
     # The distributions are all still there, for importlib.metadata and the manifest.
     assert report.distributions == {"imp": "2.0", "pkg": "1.0", "types-thing": "1.0"}
@@ -684,9 +769,64 @@ def test_without_slim_everything_ships_and_nothing_is_reported(tmp_path: Path) -
     site = slim_site(tmp_path / "site")
     report = normalize(site, tmp_path / "out.zip")
     assert report.slimmed == {} and report.slim_kept == []
-    assert {"pkg/tests/test_core.py", "pkg/core.pyi", "pkg/_speed.c", "pkg/README.md"} <= set(
-        names(tmp_path / "out.zip")
+    assert {
+        "pkg/tests/test_core.py",
+        "pkg/_core_tests.cpython-39-x86_64-linux-gnu.so",
+        "pkg/core.pyi",
+        "pkg/_speed.c",
+        "pkg/README.md",
+    } <= set(names(tmp_path / "out.zip"))
+
+
+def _extension_with_symbols() -> Optional[bytes]:
+    """An extension module of this interpreter that has a symbol table (pyenv builds do)."""
+    for name in ("_json", "_csv", "_struct", "math"):
+        path = getattr(importlib.import_module(name), "__file__", None)  # None: built in.
+        if path and elf_strip.strip_symbols(Path(path).read_bytes()) is not None:
+            return Path(path).read_bytes()
+    return None
+
+
+def test_slim_strips_the_symbol_tables_of_distributions_native_code(tmp_path: Path) -> None:
+    native = _extension_with_symbols()
+    if native is None:
+        pytest.skip("no extension module with a symbol table in this interpreter")
+    stripped = elf_strip.strip_symbols(native)
+    assert stripped is not None
+    ext = "fast/_speedups.cpython-39-x86_64-linux-gnu.so"
+    site = write_tree(
+        tmp_path / "site", dist_info("fast", "1.0", {"fast/__init__.py": "", ext: "x"})
     )
+    (site / ext).write_bytes(native)
+    (site / "fast/libfast.so.1").write_bytes(native)  # Not in RECORD: left as it is.
+    # First-party code is never touched, even where a distribution's RECORD claims its path.
+    first_party = tmp_path / "srcs"
+    (first_party / "fast").mkdir(parents=True)
+    (first_party / "fast/_mine.so").write_bytes(native)
+    with open(site / "fast-1.0.dist-info/RECORD", "a") as record:
+        record.write("fast/_mine.so,,\n")
+    sources = (Source(str(site)), Source(str(first_party), first_party=True))
+    slim_zip, full_zip = tmp_path / "slim.zip", tmp_path / "full.zip"
+
+    def build(out: Path, slim: bool) -> Report:
+        return build_zip(ZipSpec(str(out), sources, slim=slim))
+
+    report = build(slim_zip, slim=True)
+    full = build(full_zip, slim=False)
+    with zipfile.ZipFile(slim_zip) as zf:
+        assert zf.read(ext) == stripped
+        assert zf.read("fast/libfast.so.1") == native
+        assert zf.read("fast/_mine.so") == native
+        assert zf.getinfo(ext).external_attr >> 16 == stat.S_IFREG | 0o755
+    with zipfile.ZipFile(full_zip) as zf:
+        assert zf.read(ext) == native
+    assert report.slimmed["symbols"] == {"files": 1, "bytes": len(native) - len(stripped)}
+    assert full.unzipped_size - report.unzipped_size == len(native) - len(stripped)
+    assert report.unzipped_size == sum(
+        i.file_size for i in zipfile.ZipFile(slim_zip).infolist() if not i.is_dir()
+    )
+    assert build(tmp_path / "again.zip", slim=True) == report
+    assert sha256(tmp_path / "again.zip") == sha256(slim_zip)
 
 
 def test_slim_compiles_no_bytecode_for_what_it_leaves_out(tmp_path: Path) -> None:
@@ -798,9 +938,10 @@ def test_script_imports_only_the_stdlib_and_its_sandbox_sibling() -> None:
     lines = [line.strip() for line in source.splitlines()]
     imports = [line for line in lines if line.startswith(("import ", "from "))]
     assert [i for i in imports if "pants_powertools" in i] == [
-        "from pants_powertools.sandbox import bytecode, native_code, slim"
+        "from pants_powertools.sandbox import bytecode, elf_strip, native_code, slim"
     ]
     assert "import bytecode  # type: ignore[no-redef]  # pants: no-infer-dep" in source
+    assert "import elf_strip  # type: ignore[no-redef]  # pants: no-infer-dep" in source
     assert "import native_code  # type: ignore[no-redef]  # pants: no-infer-dep" in source
     assert "import slim  # type: ignore[no-redef]  # pants: no-infer-dep" in source
     assert source.count('if __name__ == "__main__":') == 1

@@ -6,7 +6,10 @@ Stdlib only, CPython 3.9 syntax: it runs under the Lambda runtime's CPython besi
 
 from __future__ import annotations
 
+import ast
+import io
 import re
+import tokenize
 from typing import Collection, Dict, Iterable, List, Mapping, Protocol, Set, Tuple
 
 
@@ -20,7 +23,9 @@ class Item(Protocol):
 
 
 # Report keys, in this order; every one is present when slim is on, so readers need no guessing.
-SLIM_CATEGORIES: Tuple[str, ...] = ("tests", "stubs", "sources", "docs")
+# "symbols" counts the native files whose symbol tables `lambda_zip` stripped (`elf_strip`), and
+# the bytes that took off them; the others count files left out, and their sizes.
+SLIM_CATEGORIES: Tuple[str, ...] = ("tests", "stubs", "sources", "docs", "symbols")
 # C, C++ and Cython sources and headers: what a wheel needed to be built, never what it runs.
 _NATIVE_SOURCE_SUFFIXES = (
     ".c",
@@ -91,6 +96,100 @@ def _referenced_modules(path: str, text: str) -> Set[str]:
     return found
 
 
+def _string_values(text: str) -> Set[str]:
+    """The values of the plain string literals in `text` (not f-strings); raises
+    `tokenize.TokenError` or `SyntaxError` on text that does not tokenize."""
+    values: Set[str] = set()
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type != tokenize.STRING:
+            continue
+        try:
+            value = ast.literal_eval(token.string)
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(value, str):
+            values.add(value)
+    return values
+
+
+def _names_module(module: str, text: str, path: str) -> bool:
+    """Whether Python source `text` (at `path`) imports `module` or names it in a string
+    (`"pkg._mod"`, `"._mod"`, `"_mod"`, `"pkg._mod.attr"`): what `importlib` could load it by."""
+    bare = module.rpartition(".")[2]
+    if bare not in text:
+        return False
+    if module in _referenced_modules(path, text):
+        return True
+    try:
+        values = _string_values(text)
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        return True  # Not Python 3 we can read: assume the worst.
+    return any(
+        value in (module, bare, "." + bare) or value.startswith(module + ".") for value in values
+    )
+
+
+# `_name.cpython-311-x86_64-linux-gnu.so`, `_name.abi3.so`, `_name.so`, `_name.cp311-win_amd64.pyd`
+_EXTENSION_SUFFIXES = (".so", ".pyd")
+
+
+def test_only_extensions(
+    files: Mapping[str, Item], candidates: Collection[str], dropped: Mapping[str, str]
+) -> List[str]:
+    """Compiled modules among `candidates` that only the test code slim leaves out uses.
+
+    A test suite often needs a compiled helper that the package itself never loads (numpy's
+    `core/_simd` and `core/_rational_tests`: 0.6 MB zipped). Such a module cannot sit in a
+    `tests` directory, since it is imported by its package path. One goes only with all of:
+    - it is private (`_name`), so no user code is meant to import it, in a package path;
+    - a left-out test module (`dropped`: {path: category}, category "tests") imports it;
+    - no kept Python module (or `.pth` file) imports it or names it in a string, as
+      `importlib` or numpy's `add_newdoc("numpy.core._multiarray_tests", ...)` would load it;
+    - no kept compiled file holds its dotted name (what C code passes to `PyImport_Import`).
+    """
+    modules: Dict[str, str] = {}  # Dotted name -> path.
+    for path in sorted(candidates):
+        parts = path.split("/")
+        stem = parts[-1].split(".", 1)[0]
+        if (
+            parts[-1].endswith(_EXTENSION_SUFFIXES)
+            and len(parts) > 1
+            and stem.startswith("_")
+            and stem.isidentifier()
+            and all(part.isidentifier() for part in parts[:-1])
+        ):
+            modules[".".join(parts[:-1] + [stem])] = path
+    if not modules:
+        return []
+
+    def text(path: str) -> str:
+        return files[path].read().decode("utf-8", "replace")
+
+    used_by_tests: Set[str] = set()
+    for path in sorted(p for p, c in dropped.items() if c == "tests" and p.endswith(".py")):
+        used_by_tests.update(_referenced_modules(path, text(path)) & set(modules))
+    wanted = sorted(used_by_tests)
+    # Everything that stays is scanned; a candidate found to stay is scanned in the next round,
+    # as what it imports must stay too.
+    scanned: Set[str] = set()
+    while wanted:
+        going = {modules[m] for m in wanted}
+        before = len(wanted)
+        for path in sorted(files):
+            if path in dropped or path in going or path in scanned:
+                continue
+            scanned.add(path)
+            if path.endswith((".py", ".pth")):
+                source = text(path)
+                wanted = [m for m in wanted if not _names_module(m, source, path)]
+            elif ".so" in path or path.endswith(".pyd"):  # Also versioned libraries: `libx.so.1`.
+                data = files[path].read()
+                wanted = [m for m in wanted if m.encode("ascii") not in data]
+        if len(wanted) == before:
+            break
+    return [modules[m] for m in wanted]
+
+
 def _prefixes(dotted: str) -> Iterable[str]:
     parts = dotted.split(".")
     return (".".join(parts[: i + 1]) for i in range(len(parts)))
@@ -105,7 +204,8 @@ def slim_paths(
     Only files a distribution's RECORD claims are candidates, never its `*.dist-info`
     (importlib.metadata reads it) nor a `protected` (first-party) path. A `tests`/`test`/`docs`/
     `doc` directory goes whole, unless a module outside it imports it (numpy's `numpy.testing`
-    is public API and never matches; a `pkg/tests` that `pkg/core.py` imports stays).
+    is public API and never matches; a `pkg/tests` that `pkg/core.py` imports stays). Compiled
+    modules that only those test suites use go too (`test_only_extensions`).
     """
     owned = {p for p in owned_by_distributions if p in files}
     owned = {
@@ -189,6 +289,8 @@ def slim_paths(
             else:
                 continue
         slimmed[path] = category
+    for path in test_only_extensions(files, owned - set(slimmed), slimmed):
+        slimmed[path] = "tests"
     return slimmed, sorted(kept)
 
 

@@ -205,10 +205,13 @@ def _slim(tgt: Target, subsystem: PowertoolsSubsystem) -> bool:
 
 
 def _slim_log_lines(slimmed: Mapping[str, Mapping[str, int]]) -> Tuple[Tuple[str, str], ...]:
-    """One `Slimmed` line for `pants package` when slim ran: what it saved, by category."""
+    """One `Slimmed` line for `pants package` when slim ran: what it saved, by category.
+
+    "symbols" counts native files that stayed, stripped of their symbol tables: their bytes are
+    saved, but no file is left out."""
     if not slimmed:
         return ()
-    files = sum(counts["files"] for counts in slimmed.values())
+    files = sum(counts["files"] for category, counts in slimmed.items() if category != "symbols")
     size = sum(counts["bytes"] for counts in slimmed.values())
     parts = "".join(
         f", {category} {counts['bytes'] / (1024 * 1024):.1f} MiB"
