@@ -1,9 +1,11 @@
-"""Tests for PEX complete platforms, including the proof against real CPython interpreters."""
+"""Tests for PEX complete platforms: against an oracle that reads none of the plugin (AWS's
+facts, the manylinux PEPs, `packaging.tags`) and against real CPython interpreters."""
 
 from __future__ import annotations
 
 import functools
 import glob
+import inspect
 import json
 import os
 import re
@@ -13,6 +15,7 @@ import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
+from packaging import tags as packaging_tags
 from packaging.markers import Marker
 
 from pants_powertools.complete_platforms import (
@@ -35,6 +38,7 @@ from pants_powertools.runtimes import (
     UnknownRuntimeError,
     get_runtime,
 )
+from pants_powertools.test_data import aws_lambda_facts
 
 ALL_COMBINATIONS = [(rt, arch) for rt in RUNTIME_NAMES for arch in ARCHITECTURE_NAMES]
 _MANYLINUX = re.compile(r"^manylinux_(\d+)_(\d+)_(.+)$")
@@ -124,6 +128,116 @@ def test_tag_shape(runtime_name: str, arch_name: str) -> None:
         if match:
             assert (int(match.group(1)), int(match.group(2))) <= runtime.glibc
         assert not platform_.startswith("musllinux")
+
+
+# --- an independent oracle: AWS's facts, the manylinux PEPs and `packaging.tags` -----------
+#
+# The derivation reads runtimes.py; the oracle below reads none of the plugin. It takes the
+# runtime's OS from AWS's record (test_data/aws_lambda_runtimes.md), that OS's glibc from the
+# same record, the Python version from the runtime identifier, and the machine from the fact
+# that Linux calls AWS's `arm64` `aarch64`. It enumerates the manylinux platforms from the PEPs
+# and lets `packaging.tags` compose the tags, in the order pip and pex prefer them.
+
+AWS = aws_lambda_facts.runtimes()
+AWS_GLIBC = aws_lambda_facts.glibc_by_operating_system()
+LINUX_MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
+# PEP 600: manylinux_2_N goes back to glibc 2.17 on every machine (manylinux2014, PEP 599),
+# and to 2.5 on x86_64 only (manylinux1, PEP 513; manylinux2010, PEP 571).
+OLDEST_GLIBC_MINOR = {"x86_64": 5, "aarch64": 17}
+LEGACY_ALIASES = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+def _oracle_platforms(machine: str, glibc: Tuple[int, int]) -> List[str]:
+    major, newest = glibc
+    assert major == 2
+    platforms = []
+    for minor in range(newest, OLDEST_GLIBC_MINOR[machine] - 1, -1):
+        platforms.append("manylinux_2_{}_{}".format(minor, machine))
+        if minor in LEGACY_ALIASES:
+            platforms.append("{}_{}".format(LEGACY_ALIASES[minor], machine))
+    return platforms + ["linux_{}".format(machine)]
+
+
+def _oracle_tags(runtime_name: str, arch_name: str) -> List[str]:
+    major, minor = (int(part) for part in runtime_name[len("python") :].split("."))
+    interpreter = "cp{}{}".format(major, minor)
+    machine = LINUX_MACHINE[arch_name]
+    platforms = _oracle_platforms(machine, AWS_GLIBC[AWS[runtime_name].operating_system])
+    specific = packaging_tags.cpython_tags((major, minor), [interpreter], platforms)
+    generic = packaging_tags.compatible_tags((major, minor), interpreter, platforms)
+    return [str(tag) for tag in specific] + [str(tag) for tag in generic]
+
+
+@pytest.mark.parametrize("runtime_name", sorted(AWS))
+@pytest.mark.parametrize("arch_name", sorted(LINUX_MACHINE))
+def test_tags_equal_the_oracle_s(runtime_name: str, arch_name: str) -> None:
+    assert compatible_tags(runtime_name, arch_name) == _oracle_tags(runtime_name, arch_name)
+
+
+@pytest.mark.parametrize("machine", sorted(OLDEST_GLIBC_MINOR))
+@pytest.mark.parametrize("glibc", sorted(set(AWS_GLIBC.values())))
+def test_the_oracle_s_platforms_are_those_packaging_yields_on_such_a_machine(
+    machine: str, glibc: Tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The oracle's own check: `packaging` on a glibc `glibc` machine lists the same platforms.
+
+    `packaging._manylinux` (private) reads the running glibc; it is told AWS's instead. Its
+    `platform_tags` takes (linux, arch) in packaging 21 (Pants 2.17's) and [arch] since 22.
+    """
+    manylinux = pytest.importorskip("packaging._manylinux")
+    monkeypatch.setattr(manylinux, "_get_glibc_version", lambda: glibc)
+    monkeypatch.setattr(manylinux, "_is_compatible", lambda *args: True)
+    linux = "linux_{}".format(machine)
+    if len(inspect.signature(manylinux.platform_tags).parameters) == 2:
+        platforms = list(manylinux.platform_tags(linux, machine))
+    else:
+        platforms = list(manylinux.platform_tags([machine]))
+    assert _oracle_platforms(machine, glibc) == platforms + [linux]
+
+
+def test_python3_14_on_arm64() -> None:
+    """Facts a reader can check by eye, for the newest runtime on the less common machine."""
+    tags = compatible_tags("python3.14", "arm64")
+    # AL2023's glibc is 2.34: the most specific tag first, nothing newer than 2.34.
+    assert tags[0] == "cp314-cp314-manylinux_2_34_aarch64"
+    assert "cp314-cp314-manylinux_2_35_aarch64" not in tags
+    assert not any(re.search(r"manylinux_2_(3[5-9]|[4-9]\d)_", tag) for tag in tags)
+    # aarch64 only; manylinux2014 is manylinux_2_17's alias, and nothing older exists for it.
+    assert all(tag.endswith("_aarch64") or tag.endswith("-any") for tag in tags)
+    assert not any("x86_64" in tag or "manylinux1" in tag or "manylinux2010" in tag for tag in tags)
+    position = tags.index("cp314-cp314-manylinux_2_17_aarch64")
+    assert tags[position + 1] == "cp314-cp314-manylinux2014_aarch64"
+    assert tags[position + 2] == "cp314-cp314-linux_aarch64"
+    # The stable ABI from every CPython since 3.2, on every platform, most recent first.
+    abi3 = [tag for tag in tags if tag.endswith("-abi3-manylinux_2_34_aarch64")]
+    assert abi3 == ["cp3{}-abi3-manylinux_2_34_aarch64".format(n) for n in range(14, 1, -1)]
+    assert "cp31-abi3-manylinux_2_34_aarch64" not in tags
+    # Pure Python last, down to py30.
+    assert tags[-3:] == ["py32-none-any", "py31-none-any", "py30-none-any"]
+    assert {"py3-none-any", "cp314-none-any", "py314-none-manylinux_2_34_aarch64"} <= set(tags)
+    # 20 platforms (manylinux_2_34 .. _2_17, manylinux2014, linux): cp314 with its own ABI,
+    # abi3 and none, abi3 for cp313 .. cp32, then py314, py3, py313 .. py30 with none; then
+    # cp314-none-any and the 16 py*-none-any.
+    assert len(tags) == 20 * (3 + 12) + 20 * 16 + 1 + 16
+
+
+def test_python3_14_on_arm64_markers() -> None:
+    env = marker_environment("python3.14", "arm64")
+    facts = (
+        'platform_machine == "aarch64" and python_version == "3.14" and sys_platform == "linux"'
+        ' and implementation_name == "cpython" and platform_system == "Linux"'
+        ' and os_name == "posix" and platform_python_implementation == "CPython"'
+    )
+    assert Marker(facts).evaluate(dict(env))
+    assert env["python_full_version"].startswith("3.14.")
+    for wrong in (
+        'platform_machine == "x86_64"',
+        'platform_machine == "arm64"',
+        'python_version < "3.14"',
+        'python_version >= "3.15"',
+        'sys_platform == "darwin"',
+    ):
+        assert not Marker(wrong).evaluate(dict(env)), wrong
 
 
 # --- marker environment ----------------------------------------------------------------------

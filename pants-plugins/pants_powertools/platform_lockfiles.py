@@ -25,6 +25,12 @@ with warnings.catch_warnings():
     from packaging.specifiers import SpecifierSet
     from packaging.version import InvalidVersion, Version
 
+from pants_powertools.complete_platforms import (
+    compatible_tags,
+    complete_platform_filename,
+    complete_platform_json,
+    marker_environment,
+)
 from pants_powertools.distributions import canonicalize_name
 
 PLATFORM_RESOLVE_SUFFIX = "-lambda-platforms"
@@ -157,6 +163,14 @@ def _field(data: Mapping[str, object], key: str, kind: type) -> Any:
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def complete_platform_digests(platforms: Iterable[Platform]) -> Dict[str, str]:
+    """{file name: sha256} of the complete platforms derived for `platforms` (the lock header's)."""
+    return {
+        complete_platform_filename(runtime, arch): _sha256(complete_platform_json(runtime, arch))
+        for runtime, arch in platforms
+    }
 
 
 def custom_platform_filename(json_text: str) -> str:
@@ -347,6 +361,29 @@ def version_differences(
     return differences
 
 
+def version_differences_warning(
+    platform_lock_text: str, universal_lock_text: str, universal_lock_path: str
+) -> Optional[str]:
+    """The warning for `version_differences`; None when the locks agree or cannot be read."""
+    try:
+        differences = version_differences(platform_lock_text, universal_lock_text)
+    except ValueError:
+        return None
+    if not differences:
+        return None
+    lines = "\n".join(
+        "  {}: {} for {}, {} in {}".format(
+            project, platform_version, platform, universal_version, universal_lock_path
+        )
+        for project, platform, platform_version, universal_version in differences
+    )
+    return (
+        "These distributions are locked at other versions for Lambda than in the resolve's "
+        "own lockfile, which tests run against:\n{}\n"
+        "Pin them in your requirements to test what you deploy.".format(lines)
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Why locking failed
 #
@@ -366,6 +403,49 @@ class LockPlatform:
     label: str  # "python3.12 arm64", or a custom complete platform's file name
     tags: FrozenSet[str]  # compatible wheel tags, "cp312-cp312-manylinux_2_34_aarch64"
     machine: str  # platform_machine as markers see it: "x86_64", "aarch64"
+
+
+def lock_platforms(inputs: LockInputs) -> List[Tuple[str, LockPlatform]]:
+    """(complete platform file name, its description) for each platform `inputs` locks for.
+
+    Derived platforms first, in `inputs`' order, then the custom ones; a custom file that is
+    not a complete platform gets no tags and no machine (pex then says what is wrong with it).
+    """
+    result = []
+    for runtime, arch in inputs.platforms:
+        result.append(
+            (
+                complete_platform_filename(runtime, arch),
+                LockPlatform(
+                    "{} {}".format(runtime, arch),
+                    frozenset(compatible_tags(runtime, arch)),
+                    marker_environment(runtime, arch)["platform_machine"],
+                ),
+            )
+        )
+    for name, text in inputs.custom_platforms:
+        try:
+            data = json.loads(text)
+            tags = frozenset(str(t) for t in data.get("compatible_tags", []))
+            machine = str(data.get("marker_environment", {}).get("platform_machine", ""))
+        except (ValueError, AttributeError):
+            tags, machine = frozenset(), ""
+        result.append((name, LockPlatform(name, tags, machine)))
+    return result
+
+
+def platforms_needed_by(needed_by: Iterable[Tuple[str, LockInputs]]) -> Dict[str, List[str]]:
+    """{platform label: addresses of the targets that bring it into the resolve}.
+
+    `needed_by` holds (address, that target's own needs); the labels are `LockPlatform.label`s.
+    """
+    result: Dict[str, List[str]] = {}
+    for address, need in needed_by:
+        labels = ["{} {}".format(runtime, arch) for runtime, arch in need.platforms]
+        labels += [name for name, _ in need.custom_platforms]
+        for label in labels:
+            result.setdefault(label, []).append(address)
+    return result
 
 
 @dataclass(frozen=True)
@@ -670,6 +750,22 @@ def _no_wheel_message(
             req=req, where=platform.label, has=has, fixes="; or ".join(fixes)
         )
     )
+
+
+def failing_platform(pex_output: str, platforms: Sequence[LockPlatform]) -> LockPlatform:
+    """The platform a failed lock of all `platforms` together failed for, as far as pip says.
+
+    pip names the platform only through the wheel tag of its `--dest` directory; when it does
+    not, a lone platform is the one, and several are described as "all platforms".
+    """
+    failure = parse_pip_failure(pex_output)
+    if failure is not None and failure.platform_tag:
+        for platform in platforms:
+            if failure.platform_tag in platform.tags:
+                return platform
+    if len(platforms) == 1:
+        return platforms[0]
+    return LockPlatform("all platforms", frozenset(), "")
 
 
 @dataclass(frozen=True)

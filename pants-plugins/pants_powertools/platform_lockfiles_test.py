@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 
-from pants_powertools.complete_platforms import compatible_tags
+from pants_powertools.complete_platforms import compatible_tags, complete_platform_json
 from pants_powertools.platform_lockfiles import (
     IndexFiles,
     LockHeaderError,
@@ -12,9 +13,13 @@ from pants_powertools.platform_lockfiles import (
     LockPlatform,
     PlatformFailure,
     add_header,
+    complete_platform_digests,
+    custom_platform_filename,
     explain_lock_failures,
     explain_platform_failure,
+    failing_platform,
     generate_command,
+    lock_platforms,
     locked_versions,
     nearest_versions,
     parse_header,
@@ -22,6 +27,7 @@ from pants_powertools.platform_lockfiles import (
     parse_pip_failure,
     platform_lockfile_path,
     platform_resolve_name,
+    platforms_needed_by,
     python_resolve_of,
     read_lock,
     resolve_mismatch_message,
@@ -29,6 +35,7 @@ from pants_powertools.platform_lockfiles import (
     stale_reasons,
     strip_header,
     version_differences,
+    version_differences_warning,
     yanked_pins,
     yanked_warning,
 )
@@ -114,6 +121,74 @@ def test_version_differences() -> None:
     assert version_differences(platform, universal) == [
         ("numpy", "cp311-cp311-manylinux_2_26_x86_64", "2.2.6", "2.3.4")
     ]
+
+
+def test_version_differences_warning() -> None:
+    platform = _lock({"cp311-cp311-manylinux_2_26_x86_64": {"numpy": "2.2.6"}})
+    universal = _lock({"resolve": {"numpy": "2.3.4"}})
+    assert version_differences_warning(platform, universal, "3rdparty/x.lock") == (
+        "These distributions are locked at other versions for Lambda than in the resolve's own "
+        "lockfile, which tests run against:\n"
+        "  numpy: 2.2.6 for cp311-cp311-manylinux_2_26_x86_64, 2.3.4 in 3rdparty/x.lock\n"
+        "Pin them in your requirements to test what you deploy."
+    )
+    assert version_differences_warning(platform, platform, "3rdparty/x.lock") is None
+    assert version_differences_warning(platform, "not json", "3rdparty/x.lock") is None
+
+
+def test_the_lock_header_digests_are_those_of_the_derived_platform_files() -> None:
+    digests = complete_platform_digests([("python3.12", "arm64"), ("python3.9", "x86_64")])
+    assert digests == {
+        "python3.12-arm64.json": hashlib.sha256(
+            complete_platform_json("python3.12", "arm64").encode()
+        ).hexdigest(),
+        "python3.9-x86_64.json": hashlib.sha256(
+            complete_platform_json("python3.9", "x86_64").encode()
+        ).hexdigest(),
+    }
+
+
+def test_lock_platforms_describe_derived_and_custom_platforms() -> None:
+    custom_json = json.dumps(
+        {
+            "marker_environment": {"platform_machine": "aarch64"},
+            "compatible_tags": ["cp313-cp313-manylinux_2_34_aarch64", "py3-none-any"],
+        }
+    )
+    custom = custom_platform_filename(custom_json)
+    inputs = LockInputs.create(
+        "lambda",
+        [],
+        [("python3.12", "arm64"), ("python3.11", "x86_64")],
+        custom_platforms=[(custom, custom_json), ("custom-broken.json", "[]")],
+    )
+    described = lock_platforms(inputs)
+    names = [name for name, _ in described]
+    assert names[:2] == ["python3.11-x86_64.json", "python3.12-arm64.json"]
+    assert sorted(names[2:]) == sorted(["custom-broken.json", custom])
+    by_name = dict(described)
+    assert by_name["python3.12-arm64.json"] == LockPlatform(
+        "python3.12 arm64", frozenset(compatible_tags("python3.12", "arm64")), "aarch64"
+    )
+    assert by_name["python3.11-x86_64.json"].machine == "x86_64"
+    assert by_name[custom] == LockPlatform(
+        custom,
+        frozenset({"cp313-cp313-manylinux_2_34_aarch64", "py3-none-any"}),
+        "aarch64",
+    )
+    # Not a complete platform: pex will say so; the messages just name the file.
+    assert by_name["custom-broken.json"] == LockPlatform("custom-broken.json", frozenset(), "")
+
+
+def test_platforms_needed_by_name_each_platform_s_targets() -> None:
+    fn = LockInputs.create("lambda", [], [("python3.12", "x86_64")])
+    layer = LockInputs.create("lambda", [], [("python3.12", "x86_64"), ("python3.12", "arm64")])
+    custom = LockInputs.create("lambda", [], [], custom_platforms=[("custom-1.json", "{}")])
+    assert platforms_needed_by([("src:fn", fn), ("src:layer", layer), ("src:c", custom)]) == {
+        "python3.12 x86_64": ["src:fn", "src:layer"],
+        "python3.12 arm64": ["src:layer"],
+        "custom-1.json": ["src:c"],
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,6 +301,17 @@ def test_parse_pip_failure() -> None:
     assert failure is not None and failure.project == "some-pkg" and failure.versions is None
     assert failure.platform_tag is None
     assert parse_pip_failure("Failed to resolve: network unreachable") is None
+
+
+def test_a_failed_lock_is_attributed_to_the_platform_pip_names() -> None:
+    # pip's `--dest .../cp312-cp312-manylinux_2_34_aarch64` names the arm64 platform.
+    assert failing_platform(ARM_ONLY_X86_OUTPUT, [X86, ARM]) == ARM
+    assert failing_platform(NO_VERSION_OUTPUT, [X86, ARM]) == X86
+    # Without a tag: a lone platform is the one; several are all suspects.
+    bare = "ERROR: No matching distribution found for tomli==9\n"
+    assert failing_platform(bare, [ARM]) == ARM
+    assert failing_platform(bare, [X86, ARM]) == LockPlatform("all platforms", frozenset(), "")
+    assert failing_platform("pex crashed", [X86, ARM]).label == "all platforms"
 
 
 def test_no_such_project() -> None:

@@ -12,14 +12,15 @@ from pants.engine.rules import Rule
 from pants.engine.target import Target
 from pants.engine.unions import UnionRule
 
-from pants_powertools import layer_inference, lockfile_rules
 from pants_powertools import target_types as target_types_module
-from pants_powertools.goals import check, package
+from pants_powertools.goals import check, lockfile, package
 from pants_powertools.subsystem import PowertoolsSubsystem
 from pants_powertools.util_rules import (
     artifacts,
+    index_lookup,
     interpreters,
     lambda_zip,
+    layer_inference,
     platform_lock,
     third_party,
 )
@@ -34,12 +35,13 @@ def rules() -> Iterable[Rule | UnionRule]:
         *faas.rules(),
         *PowertoolsSubsystem.rules(),
         *layer_inference.rules(),
-        *lockfile_rules.rules(),
         *platform_lock.rules(),
+        *index_lookup.rules(),
         *third_party.rules(),
         *interpreters.rules(),
         *lambda_zip.rules(),
         *artifacts.rules(),
         *package.rules(),
         *check.rules(),
+        *lockfile.rules(),
     )

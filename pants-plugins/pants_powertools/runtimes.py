@@ -83,6 +83,8 @@ _BOTH = (X86_64, ARM64)
 # from https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html and
 # https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html, as stored in early 2026.
 # AWS moves these dates (python3.9 moved from 2025-10-31 to 2025-12-15); re-check them there.
+# test_data/aws_lambda_runtimes.md records what AWS publishes (with the block dates this table
+# leaves out), and the tests compare this table with it: update that record first.
 # - python3.9: 2025-12-15 (deprecated table; its block-create/update dates were postponed more
 #   than once, so they are deliberately not recorded).
 # - python3.13 and python3.14 share 2029-06-30 (Amazon Linux 2023's end of life, not

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import FrozenInstanceError
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -21,6 +21,7 @@ from pants_powertools.runtimes import (
     get_runtime,
     newest_runtime,
 )
+from pants_powertools.test_data import aws_lambda_facts
 
 
 def test_runtime_names_cover_python_3_9_to_3_14_in_order() -> None:
@@ -38,37 +39,73 @@ def test_each_runtime_row_is_consistent(name: str) -> None:
     assert runtime.supports(X86_64) and runtime.supports(ARM64)
 
 
-@pytest.mark.parametrize(
-    "name, os_name, glibc",
-    [
-        ("python3.9", "Amazon Linux 2", (2, 26)),
-        ("python3.10", "Amazon Linux 2", (2, 26)),
-        ("python3.11", "Amazon Linux 2", (2, 26)),
-        ("python3.12", "Amazon Linux 2023", (2, 34)),
-        ("python3.13", "Amazon Linux 2023", (2, 34)),
-        ("python3.14", "Amazon Linux 2023", (2, 34)),
-    ],
-)
-def test_os_and_glibc(name: str, os_name: str, glibc: tuple) -> None:
-    runtime = get_runtime(name)
-    assert runtime.os == os_name
-    assert runtime.glibc == glibc
+# --- against AWS's own record (test_data/aws_lambda_runtimes.md) ------------------------------
+
+AWS = aws_lambda_facts.runtimes()
+AWS_GLIBC = aws_lambda_facts.glibc_by_operating_system()
 
 
-def test_deprecation_dates() -> None:
-    assert {name: rt.deprecation_date for name, rt in RUNTIMES.items()} == {
-        "python3.9": date(2025, 12, 15),
-        "python3.10": date(2026, 10, 31),
-        "python3.11": date(2027, 6, 30),
-        "python3.12": date(2028, 10, 31),
-        "python3.13": date(2029, 6, 30),
-        "python3.14": date(2029, 6, 30),
-    }
+def test_the_table_has_exactly_aws_python_runtimes() -> None:
+    assert set(RUNTIME_NAMES) == set(AWS)
 
 
-def test_newer_runtimes_are_never_deprecated_earlier() -> None:
-    dates = [RUNTIMES[name].deprecation_date for name in RUNTIME_NAMES]
-    assert dates == sorted(dates)
+@pytest.mark.parametrize("name", RUNTIME_NAMES)
+def test_each_runtime_is_as_aws_publishes_it(name: str) -> None:
+    runtime, aws = get_runtime(name), AWS[name]
+    assert runtime.os == aws.operating_system
+    assert runtime.glibc == AWS_GLIBC[aws.operating_system]
+    assert runtime.deprecation_date == aws.deprecation
+
+
+def test_aws_dates_are_read_strictly() -> None:
+    """What the record holds are real dates: a typo cannot slip through as a string."""
+    assert aws_lambda_facts.aws_date("Jan 10, 2029") == date(2029, 1, 10)
+    for bad in ("Feb 30, 2029", "2029-06-30", "June 30, 2029", "Jun 30 2029", ""):
+        with pytest.raises(ValueError):
+            aws_lambda_facts.aws_date(bad)
+    record = aws_lambda_facts.FACTS_FILE.read_text()
+    with pytest.raises(ValueError):
+        aws_lambda_facts.runtimes(record.replace("Oct 31, 2028", "Oct 32, 2028"))
+
+
+@pytest.mark.parametrize("name", sorted(AWS))
+def test_aws_blocks_creation_then_updates_after_deprecation(name: str) -> None:
+    aws = AWS[name]
+    known = [d for d in (aws.deprecation, aws.block_create, aws.block_update) if d is not None]
+    assert known == sorted(known) and len(set(known)) == len(known)
+
+
+def test_older_runtimes_are_deprecated_no_later_than_newer_ones() -> None:
+    by_age = sorted(RUNTIMES.values(), key=lambda runtime: runtime.python_version)
+    for older, newer in zip(by_age, by_age[1:]):
+        assert older.deprecation_date <= newer.deprecation_date, (older.name, newer.name)
+        assert AWS[older.name].deprecation <= AWS[newer.name].deprecation
+        assert older.glibc <= newer.glibc
+
+
+@pytest.mark.parametrize("name", RUNTIME_NAMES)
+def test_the_warning_starts_on_the_day_aws_deprecates(name: str) -> None:
+    runtime, aws = get_runtime(name), AWS[name]
+    day_before = aws.deprecation - timedelta(days=1)
+    assert not runtime.is_deprecated(day_before)
+    assert deprecation_warning(runtime, day_before) is None
+    for today in (aws.deprecation, aws.block_create, aws.block_update):
+        if today is None:
+            continue
+        warning = deprecation_warning(runtime, today)
+        assert warning is not None and runtime.is_deprecated(today)
+        assert "the {} runtime on {}".format(name, aws.deprecation.isoformat()) in warning
+        # The suggestion is the newest runtime AWS still supports on that day, if any.
+        supported = [
+            n
+            for n, other in AWS.items()
+            if other.deprecation > today and get_runtime(n).python_version > runtime.python_version
+        ]
+        if supported:
+            newest = max(supported, key=lambda n: get_runtime(n).python_version)
+            assert 'runtime="{}"'.format(newest) in warning
+        else:
+            assert "knows no newer runtime" in warning
 
 
 def test_table_rows_are_frozen() -> None:

@@ -20,9 +20,9 @@ from pants_powertools.goals.check import (
     cannot_run_here,
     outcome_from_report,
 )
-from pants_powertools.lockfile_rules import LambdaLockNeedsRequest
 from pants_powertools.platform_lockfiles import LockInputs
 from pants_powertools.rule_runner_support import make_rule_runner
+from pants_powertools.util_rules.platform_lock import LambdaLockNeedsRequest
 
 BUILD = dedent(
     """\

@@ -41,11 +41,11 @@ from pants.engine.target import InvalidTargetException
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from pants_powertools.goals.package import PowertoolsFunctionFieldSet, PowertoolsLayerFieldSet
-from pants_powertools.lockfile_rules import LambdaPlatformLockError
 from pants_powertools.rule_runner_support import make_rule_runner, read_test_data, write_test_locks
 from pants_powertools.sandbox import elf_strip
 from pants_powertools.target_types import PowertoolsLayer
 from pants_powertools.util_rules.artifacts import PowertoolsPackageError
+from pants_powertools.util_rules.platform_lock import LambdaPlatformLockError
 
 # ---------------------------------------------------------------------------------------------
 # The RuleRunner, configured like the repository's pants.toml.

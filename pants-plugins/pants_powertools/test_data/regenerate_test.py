@@ -20,7 +20,7 @@ from pants.core.goals.generate_lockfiles import GenerateLockfileResult, UserGene
 from pants.testutil.rule_runner import QueryRule
 
 from pants_powertools import platform_lockfiles
-from pants_powertools.lockfile_rules import (
+from pants_powertools.goals.lockfile import (
     GenerateLambdaPlatformLockfile,
     RequestedLambdaPlatformResolveNames,
 )

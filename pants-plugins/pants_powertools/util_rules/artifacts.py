@@ -57,7 +57,6 @@ from pants_powertools.function_plan import (
     LayerContents,
     plan_function,
 )
-from pants_powertools.lockfile_rules import LambdaLockNeedsRequest
 from pants_powertools.platform_lockfiles import LockInputs
 from pants_powertools.powertools_settings import powertools_environment
 from pants_powertools.runtimes import deprecation_warning, get_runtime
@@ -91,7 +90,11 @@ from pants_powertools.util_rules.lambda_zip import (
     ZipReport,
     ZipSource,
 )
-from pants_powertools.util_rules.platform_lock import PlatformLock, PlatformLockRequest
+from pants_powertools.util_rules.platform_lock import (
+    LambdaLockNeedsRequest,
+    PlatformLock,
+    PlatformLockRequest,
+)
 from pants_powertools.util_rules.third_party import DEPS_DIR, ThirdPartyTree, ThirdPartyTreeRequest
 
 logger = logging.getLogger(__name__)

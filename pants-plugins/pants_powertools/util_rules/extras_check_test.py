@@ -28,10 +28,10 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from pants_powertools.goals.package import PowertoolsFunctionFieldSet, PowertoolsLayerFieldSet
-from pants_powertools.lockfile_rules import LambdaLockNeedsRequest
 from pants_powertools.platform_lockfiles import LockInputs
 from pants_powertools.rule_runner_support import make_rule_runner, write_test_locks
 from pants_powertools.util_rules.artifacts import PowertoolsPackageError
+from pants_powertools.util_rules.platform_lock import LambdaLockNeedsRequest
 
 POWERTOOLS = "aws-lambda-powertools==3.37.0"
 RESOLVE = "pt"

@@ -29,9 +29,14 @@ from pants.util.logging import LogLevel
 
 from pants_powertools import distributions
 from pants_powertools.complete_platforms import complete_platform_filename
-from pants_powertools.lockfile_rules import COMPLETE_PLATFORMS_DIR, complete_platform_files
 from pants_powertools.util_rules.interpreters import LinkedPython, ScriptPythonRequest
-from pants_powertools.util_rules.platform_lock import LOCK_FILE, PlatformLock, PlatformLockRequest
+from pants_powertools.util_rules.platform_lock import (
+    COMPLETE_PLATFORMS_DIR,
+    LOCK_FILE,
+    PlatformLock,
+    PlatformLockRequest,
+    complete_platform_files,
+)
 
 DEPS_DIR = "deps"
 # Not a path of any machine: the same in every key. pex needs no PATH lookups for a locked,

@@ -25,16 +25,18 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 from pants_powertools import platform_lockfiles
 from pants_powertools.complete_platforms import complete_platform_json
 from pants_powertools.distributions import canonicalize_name
-from pants_powertools.goals.package import PowertoolsFunctionFieldSet
-from pants_powertools.lockfile_rules import (
-    AllLambdaLockNeeds,
+from pants_powertools.goals.lockfile import (
     GenerateLambdaPlatformLockfile,
-    LambdaLockNeedsRequest,
-    LambdaPlatformLockError,
     RequestedLambdaPlatformResolveNames,
 )
+from pants_powertools.goals.package import PowertoolsFunctionFieldSet
 from pants_powertools.platform_lockfiles import LockInputs
 from pants_powertools.rule_runner_support import make_rule_runner
+from pants_powertools.util_rules.platform_lock import (
+    AllLambdaLockNeeds,
+    LambdaLockNeedsRequest,
+    LambdaPlatformLockError,
+)
 
 # ---------------------------------------------------------------------------------------------
 # The RuleRunner, configured like the repository's pants.toml.
