@@ -35,8 +35,9 @@ from pants.engine.target import AllTargets
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
-from pants_powertools import platform_lockfiles
-from pants_powertools.platform_lockfiles import LockInputs, LockPlatform
+from pants_powertools import lock_failures, platform_lockfiles
+from pants_powertools.lock_failures import LockPlatform
+from pants_powertools.platform_lockfiles import LockInputs
 from pants_powertools.util_rules.index_lookup import IndexLookup, IndexLookupRequest
 from pants_powertools.util_rules.platform_lock import (
     COMPLETE_PLATFORMS_DIR,
@@ -118,7 +119,7 @@ def _lock_platforms(inputs: LockInputs) -> Tuple[Tuple[str, LockPlatform], ...]:
     """(complete platform file in the sandbox, how messages describe it) per platform."""
     return tuple(
         (f"{COMPLETE_PLATFORMS_DIR}/{name}", platform)
-        for name, platform in platform_lockfiles.lock_platforms(inputs)
+        for name, platform in lock_failures.lock_platforms(inputs)
     )
 
 
@@ -202,14 +203,12 @@ async def generate_lambda_platform_lockfile(
     lookup = await Get(
         IndexLookup,
         IndexLookupRequest(
-            tuple(resolve_config.indexes), tuple(sorted(platform_lockfiles.locked_pins(lock_text)))
+            tuple(resolve_config.indexes), tuple(sorted(lock_failures.locked_pins(lock_text)))
         ),
     )
-    warning = platform_lockfiles.yanked_warning(
+    warning = lock_failures.yanked_warning(
         request.lockfile_dest,
-        platform_lockfiles.yanked_pins(
-            lock_text, platform_lockfiles.parse_index_lookup(lookup.json_text)
-        ),
+        lock_failures.yanked_pins(lock_text, lock_failures.parse_index_lookup(lookup.json_text)),
     )
     if warning:
         logger.warning(warning)
@@ -233,7 +232,7 @@ async def _explain_failure(
 ) -> str:
     """Every failing platform (pex stops at the first), each explained with the index's help."""
     inputs = request.inputs
-    failures: List[platform_lockfiles.PlatformFailure] = []
+    failures: List[lock_failures.PlatformFailure] = []
     if len(platforms) > 1:
         # Lock each platform alone to learn which ones fail and why.
         results = await MultiGet(
@@ -252,7 +251,7 @@ async def _explain_failure(
             for path, platform in platforms
         )
         failures = [
-            platform_lockfiles.PlatformFailure(platform, _output(one))
+            lock_failures.PlatformFailure(platform, _output(one))
             for (_, platform), one in zip(platforms, results)
             if one.exit_code != 0
         ]
@@ -260,21 +259,21 @@ async def _explain_failure(
         # One platform, or each alone locks (then the platforms conflict together): pex's own
         # output, attributed to the platform its pip run names when it names one.
         output = _output(result)
-        failing = platform_lockfiles.failing_platform(output, [p for _, p in platforms])
-        failures = [platform_lockfiles.PlatformFailure(failing, output)]
+        failing = lock_failures.failing_platform(output, [p for _, p in platforms])
+        failures = [lock_failures.PlatformFailure(failing, output)]
     projects = sorted({f.pip_failure.project for f in failures if f.pip_failure is not None})
-    index: Dict[str, platform_lockfiles.IndexFiles] = {}
+    index: Dict[str, lock_failures.IndexFiles] = {}
     if projects:
         lookup = await Get(
             IndexLookup, IndexLookupRequest(tuple(resolve_config.indexes), tuple(projects))
         )
-        index = platform_lockfiles.parse_index_lookup(lookup.json_text)
-    return platform_lockfiles.explain_lock_failures(
+        index = lock_failures.parse_index_lookup(lookup.json_text)
+    return lock_failures.explain_lock_failures(
         inputs.python_resolve,
         failures,
         [platform for _, platform in platforms],
         index,
-        platform_lockfiles.platforms_needed_by(request.needed_by),
+        lock_failures.platforms_needed_by(request.needed_by),
         inputs.requirements,
     )
 
