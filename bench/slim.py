@@ -95,6 +95,9 @@ def main() -> int:
     parser.add_argument("--runtime", default="python3.11")
     parser.add_argument("--no-bytecode", action="store_true", help="Ship no .pyc in either layer.")
     parser.add_argument("--scratch", default="/tmp/slimbench", help="Scratch copy (replaced).")
+    parser.add_argument(
+        "--json", help="Also write the figures to this file (bench/run.py reads it)."
+    )
     args = parser.parse_args()
 
     scratch = Path(args.scratch)
@@ -125,6 +128,17 @@ def main() -> int:
     print("\nLeft out (their .pyc are not compiled either; `symbols`: native files stripped):")
     for category, counts in sorted(slim["slimmed"].items()):
         print(f"  {category:8} {counts['files']:6} files {counts['bytes']:12,} bytes")
+    if args.json:
+        figures = {
+            "requirement": args.requirement,
+            "runtime": args.runtime,
+            "bytecode": not args.no_bytecode,
+            "distributions": slim["distributions"],
+            "full": {"size": full["size"], "unzipped_size": full["unzipped_size"]},
+            "slim": {"size": slim["size"], "unzipped_size": slim["unzipped_size"]},
+            "slimmed": slim["slimmed"],
+        }
+        Path(args.json).write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
     return 0
 
 
