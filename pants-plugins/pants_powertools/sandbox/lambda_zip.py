@@ -607,13 +607,17 @@ def _compile_items(
     return pyc_items, first_party, third_party
 
 
-def _strip_native(files: Dict[str, _Item], candidates: Iterable[str]) -> Tuple[int, int]:
+def _strip_native(
+    files: Dict[str, _Item], candidates: Iterable[str]
+) -> Tuple[int, int, Dict[str, Tuple[str, int]]]:
     """Replace each native file among `candidates` by itself without symbol tables and debug
-    sections (`elf_strip`); returns how many files changed and how many bytes they lost.
+    sections (`elf_strip`); returns how many files changed, how many bytes they lost, and each
+    changed file's new RECORD hash and size.
 
     The stripped bytes are made again when the file is written, so no copy stays in memory.
     """
     count = saved = 0
+    rehashed: Dict[str, Tuple[str, int]] = {}
     for path in sorted(candidates):
         item = files.get(path)
         if item is None or not native_code.is_native_name(path):
@@ -633,7 +637,62 @@ def _strip_native(files: Dict[str, _Item], candidates: Iterable[str]) -> Tuple[i
         )
         count += 1
         saved += len(data) - len(stripped)
-    return count, saved
+        rehashed[path] = (record_hash(stripped), len(stripped))
+    return count, saved, rehashed
+
+
+def record_hash(data: bytes) -> str:
+    """A RECORD row's hash field (PEP 376/627): sha256, urlsafe base64 without padding."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+    return "sha256=" + digest.decode("ascii")
+
+
+def record_without(
+    text: str, root: str, gone: Set[str], rehashed: Mapping[str, Tuple[str, int]]
+) -> str:
+    """A RECORD as it must read after slim: no rows for files left out, the new hash and size
+    for files that changed; every other row byte for byte as it was."""
+    out: List[str] = []
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        rows = list(csv.reader([body])) if body else []
+        if not rows or not rows[0] or not rows[0][0]:
+            out.append(line)
+            continue
+        row = rows[0]
+        path = root + posixpath.normpath(row[0].replace("\\", "/"))
+        if path in gone:
+            continue
+        if path in rehashed and len(row) >= 3:
+            new_hash, new_size = rehashed[path]
+            row = [row[0], new_hash if row[1] else "", str(new_size) if row[2] else "", *row[3:]]
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator=line[len(body) :]).writerow(row)
+            out.append(buffer.getvalue())
+            continue
+        out.append(line)
+    return "".join(out)
+
+
+def _rewrite_records(
+    files: Dict[str, _Item],
+    dists: Mapping[str, _Distribution],
+    gone: Set[str],
+    rehashed: Mapping[str, Tuple[str, int]],
+) -> None:
+    """Keep each RECORD true to what ships: `importlib.metadata.files()` lists its rows and
+    tools that verify an installation check their hashes."""
+    touched = gone | set(rehashed)
+    for dist in dists.values():
+        path = f"{dist.dist_info}/RECORD"
+        item = files.get(path)
+        if item is None or not dist.files & touched:
+            continue
+        text = item.read().decode("utf-8", "surrogateescape")
+        rewritten = record_without(text, "", gone, rehashed)
+        if rewritten != text:
+            data = rewritten.encode("utf-8", "surrogateescape")
+            files[path] = _Item(len(data), item.origin, _bytes_reader(data), item.first_party)
 
 
 def _stripped_reader(item: _Item, size: int) -> Callable[[], bytes]:
@@ -724,8 +783,9 @@ def build_zip(spec: ZipSpec) -> Report:
             slimmed = slim.slim_summary(files, slim_paths)
             for path in slim_paths:
                 del files[path]
-            stripped, saved = _strip_native(files, owned - first_party_paths)
+            stripped, saved, rehashed = _strip_native(files, owned - first_party_paths)
             slimmed["symbols"] = {"files": stripped, "bytes": saved}
+            _rewrite_records(files, dists, set(slim_paths), rehashed)
 
         for path, (item, source_path, tag) in pycs.items():
             if source_path in files and bytecode.keep_pyc(

@@ -3,6 +3,7 @@ unchecked-hash bytecode that Python really imports, and the checks that fail a b
 
 from __future__ import annotations
 
+import base64
 import glob
 import hashlib
 import importlib.util
@@ -29,6 +30,8 @@ from pants_powertools.sandbox.lambda_zip import (
     build_zip,
     canonicalize_name,
     main,
+    record_hash,
+    record_without,
 )
 
 CACHE_TAG = sys.implementation.cache_tag
@@ -757,6 +760,17 @@ def test_slim_leaves_out_tests_stubs_sources_and_docs_of_distributions(tmp_path:
         for category, paths in dropped.items()
     }
     assert list(report.slimmed) == ["tests", "stubs", "sources", "docs", "symbols"]
+    # Each RECORD lists what ships: the rows of left-out files are gone, the others unchanged.
+    with zipfile.ZipFile(out) as zf:
+        for info in ("pkg-1.0.dist-info", "imp-2.0.dist-info", "types_thing-1.0.dist-info"):
+            shipped = zf.read(f"python/{info}/RECORD").decode()
+            original = (site / info / "RECORD").read_text()
+            rows = [line.split(",")[0] for line in shipped.splitlines()]
+            assert not set(rows) & {p for paths in dropped.values() for p in paths}, (info, rows)
+            assert [line for line in original.splitlines() if line.split(",")[0] in rows] == (
+                shipped.splitlines()
+            )
+            assert {r for r in rows if not r.startswith("../")} <= got | {f"{info}/RECORD"}
     assert report.slim_kept == ["imp/docs", "imp/sub/tests", "imp/tests"]
     # The distributions are all still there, for importlib.metadata and the manifest.
     assert report.distributions == {"imp": "2.0", "pkg": "1.0", "types-thing": "1.0"}
@@ -815,13 +829,21 @@ def test_slim_strips_the_symbol_tables_of_distributions_native_code(tmp_path: Pa
     full = build(full_zip, slim=False)
     with zipfile.ZipFile(slim_zip) as zf:
         assert zf.read(ext) == stripped
+        # Its RECORD row has the stripped file's hash and size; the other rows are as they were.
+        shipped_record = zf.read("fast-1.0.dist-info/RECORD").decode()
+        assert f"{ext},{record_hash(stripped)},{len(stripped)}\n" in shipped_record
+        original = (site / "fast-1.0.dist-info/RECORD").read_text()
+        assert [r for r in shipped_record.splitlines() if not r.startswith(ext + ",")] == [
+            r for r in original.splitlines() if not r.startswith(ext + ",")
+        ]
+        record_growth = len(shipped_record) - len(original)
         assert zf.read("fast/libfast.so.1") == native
         assert zf.read("fast/_mine.so") == native
         assert zf.getinfo(ext).external_attr >> 16 == stat.S_IFREG | 0o755
     with zipfile.ZipFile(full_zip) as zf:
         assert zf.read(ext) == native
     assert report.slimmed["symbols"] == {"files": 1, "bytes": len(native) - len(stripped)}
-    assert full.unzipped_size - report.unzipped_size == len(native) - len(stripped)
+    assert full.unzipped_size - report.unzipped_size == len(native) - len(stripped) - record_growth
     assert report.unzipped_size == sum(
         i.file_size for i in zipfile.ZipFile(slim_zip).infolist() if not i.is_dir()
     )
@@ -945,3 +967,34 @@ def test_script_imports_only_the_stdlib_and_its_sandbox_sibling() -> None:
     assert "import native_code  # type: ignore[no-redef]  # pants: no-infer-dep" in source
     assert "import slim  # type: ignore[no-redef]  # pants: no-infer-dep" in source
     assert source.count('if __name__ == "__main__":') == 1
+
+
+def test_record_rows_follow_what_slim_did() -> None:
+    # pip writes CRLF rows; a path with a comma is quoted; rows without hash or size stay so.
+    text = (
+        "pkg/__init__.py,sha256=aaa,10\r\n"
+        "pkg/tests/test_a.py,sha256=bbb,20\r\n"
+        '"pkg/odd,name.so",sha256=ccc,30\r\n'
+        "pkg/__pycache__/m.cpython-312.pyc,,\r\n"
+        "pkg/_fast.so,,\r\n"
+        "pkg-1.0.dist-info/RECORD,,\r\n"
+    )
+    new_hash = record_hash(b"stripped")
+    assert new_hash == "sha256=" + base64.urlsafe_b64encode(
+        hashlib.sha256(b"stripped").digest()
+    ).decode().rstrip("=")
+    got = record_without(
+        text,
+        "",
+        {"pkg/tests/test_a.py"},
+        {"pkg/odd,name.so": (new_hash, 8), "pkg/_fast.so": (new_hash, 8)},
+    )
+    assert got == (
+        "pkg/__init__.py,sha256=aaa,10\r\n"
+        f'"pkg/odd,name.so",{new_hash},8\r\n'
+        "pkg/__pycache__/m.cpython-312.pyc,,\r\n"
+        "pkg/_fast.so,,\r\n"
+        "pkg-1.0.dist-info/RECORD,,\r\n"
+    )
+    # Nothing to change: the same text.
+    assert record_without(text, "", set(), {}) == text
