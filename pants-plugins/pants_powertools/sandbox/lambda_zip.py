@@ -251,7 +251,7 @@ def _parse_dist_info(
         for row in csv.reader(io.StringIO(text)):
             if not row or not row[0]:
                 continue
-            rel = posixpath.normpath(row[0].replace("\\", "/"))
+            rel = _record_path(row[0])
             if rel.startswith("../") or rel == ".." or rel.startswith("/"):
                 continue  # Scripts and data installed outside site-packages.
             owned.add(root + rel)
@@ -264,6 +264,11 @@ def _parse_dist_info(
             if line:
                 top_level.add(line.split("/")[0])
     return _Distribution(name, version, dist_info, frozenset(owned), frozenset(top_level))
+
+
+def _record_path(cell: str) -> str:
+    """A RECORD row's path, relative to the directory that holds the dist-info."""
+    return posixpath.normpath(cell.replace("\\", "/"))
 
 
 def _find_distributions(files: Mapping[str, _Item], root: str = "") -> Dict[str, _Distribution]:
@@ -609,14 +614,14 @@ def _compile_items(
 
 def _strip_native(
     files: Dict[str, _Item], candidates: Iterable[str]
-) -> Tuple[int, int, Dict[str, Tuple[str, int]]]:
+) -> Tuple[int, Dict[str, Tuple[str, int]]]:
     """Replace each native file among `candidates` by itself without symbol tables and debug
-    sections (`elf_strip`); returns how many files changed, how many bytes they lost, and each
-    changed file's new RECORD hash and size.
+    sections (`elf_strip`); returns how many bytes they lost, and each changed file's new
+    RECORD hash and size.
 
     The stripped bytes are made again when the file is written, so no copy stays in memory.
     """
-    count = saved = 0
+    saved = 0
     rehashed: Dict[str, Tuple[str, int]] = {}
     for path in sorted(candidates):
         item = files.get(path)
@@ -635,10 +640,9 @@ def _strip_native(
             item.first_party,
             item.checked,
         )
-        count += 1
         saved += len(data) - len(stripped)
         rehashed[path] = (record_hash(stripped), len(stripped))
-    return count, saved, rehashed
+    return saved, rehashed
 
 
 def record_hash(data: bytes) -> str:
@@ -647,9 +651,7 @@ def record_hash(data: bytes) -> str:
     return "sha256=" + digest.decode("ascii")
 
 
-def record_without(
-    text: str, root: str, gone: Set[str], rehashed: Mapping[str, Tuple[str, int]]
-) -> str:
+def record_without(text: str, gone: Set[str], rehashed: Mapping[str, Tuple[str, int]]) -> str:
     """A RECORD as it must read after slim: no rows for files left out, the new hash and size
     for files that changed; every other row byte for byte as it was."""
     out: List[str] = []
@@ -660,7 +662,7 @@ def record_without(
             out.append(line)
             continue
         row = rows[0]
-        path = root + posixpath.normpath(row[0].replace("\\", "/"))
+        path = _record_path(row[0])
         if path in gone:
             continue
         if path in rehashed and len(row) >= 3:
@@ -689,7 +691,7 @@ def _rewrite_records(
         if item is None or not dist.files & touched:
             continue
         text = item.read().decode("utf-8", "surrogateescape")
-        rewritten = record_without(text, "", gone, rehashed)
+        rewritten = record_without(text, gone, rehashed)
         if rewritten != text:
             data = rewritten.encode("utf-8", "surrogateescape")
             files[path] = _Item(len(data), item.origin, _bytes_reader(data), item.first_party)
@@ -783,8 +785,8 @@ def build_zip(spec: ZipSpec) -> Report:
             slimmed = slim.slim_summary(files, slim_paths)
             for path in slim_paths:
                 del files[path]
-            stripped, saved, rehashed = _strip_native(files, owned - first_party_paths)
-            slimmed["symbols"] = {"files": stripped, "bytes": saved}
+            saved, rehashed = _strip_native(files, owned - first_party_paths)
+            slimmed["symbols"] = {"files": len(rehashed), "bytes": saved}
             _rewrite_records(files, dists, set(slim_paths), rehashed)
 
         for path, (item, source_path, tag) in pycs.items():

@@ -985,7 +985,6 @@ def test_record_rows_follow_what_slim_did() -> None:
     ).decode().rstrip("=")
     got = record_without(
         text,
-        "",
         {"pkg/tests/test_a.py"},
         {"pkg/odd,name.so": (new_hash, 8), "pkg/_fast.so": (new_hash, 8)},
     )
@@ -997,4 +996,4 @@ def test_record_rows_follow_what_slim_did() -> None:
         "pkg-1.0.dist-info/RECORD,,\r\n"
     )
     # Nothing to change: the same text.
-    assert record_without(text, "", set(), {}) == text
+    assert record_without(text, set(), {}) == text
