@@ -993,15 +993,9 @@ class Bench:
         """bench/slim.py in its own scratch copy: a numpy layer with and without `slim`."""
         log("slim: numpy>=1.26,<2 layer for python3.11 x86_64, with and without slim")
         figures_path = self.out / "slim.json"
-        proc = subprocess.run(
-            [sys.executable, str(BENCH / "slim.py"), "--json", str(figures_path)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
+        self.runner.run(
+            [sys.executable, str(BENCH / "slim.py"), "--json", str(figures_path)], REPO, "slim"
         )
-        (self.out / "logs" / "slim.log").write_text(proc.stdout + proc.stderr)
-        if proc.returncode != 0:
-            raise BenchError(f"bench/slim.py failed:\n{proc.stderr[-3000:]}")
         self.results["slim"] = json.loads(figures_path.read_text())
 
     # -- report ---------------------------------------------------------------------------
