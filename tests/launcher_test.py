@@ -15,6 +15,8 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
+from tests.scratch_pantsd import stop_pantsd
+
 REPO_FILES = Path(__file__).resolve().parent.parent
 TOOLS = ("bash", "awk", "grep", "head", "tr", "cksum", "cut", "dirname", "env", "cat", "mkdir")
 
@@ -189,12 +191,7 @@ def daemon_repo(tmp_path_factory):
     env["PANTS_LAUNCHER_DEBUG"] = "1"
     env["PANTS_BOOTSTRAP_CACHE"] = str(_warm_cache())
     yield repo, env
-    # Pants 2.17 has no goal that stops pantsd (`kill-pantsd` only runs without it).
-    for pid_file in repo.glob(".pids/*/pantsd/pid"):
-        try:
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
-        except (ValueError, ProcessLookupError):
-            pass
+    stop_pantsd(repo)
 
 
 def _pantsd_pid(repo: Path) -> int:

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import pytest
+
+from tests.scratch_pantsd import stop_pantsd
 
 ROOT = Path(__file__).resolve().parent.parent  # The sandbox root (runtime packages, launcher).
 DIST_NAME = "pants-powertools"
@@ -198,15 +199,6 @@ def _pants(repo: Path, args: List[str]) -> subprocess.CompletedProcess:
     return result
 
 
-def _stop_pantsd(repo: Path) -> None:
-    """Pants 2.17 has no goal that stops pantsd (`kill-pantsd` only bypasses it)."""
-    for pid_file in repo.glob(".pids/*/pantsd/pid"):
-        try:
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
-        except (ValueError, ProcessLookupError):
-            pass
-
-
 @pytest.fixture(scope="module")
 def locked_repo() -> Iterator[Path]:
     """The scratch repository with its lockfiles generated, shared by the tests below, with one
@@ -221,7 +213,7 @@ def locked_repo() -> Iterator[Path]:
         _pants(repo, ["generate-lockfiles"])
         yield repo
     finally:
-        _stop_pantsd(scratch / "repo")
+        stop_pantsd(scratch / "repo")
         shutil.rmtree(scratch, ignore_errors=True)
 
 
