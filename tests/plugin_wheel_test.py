@@ -5,7 +5,7 @@ wheel and puts it at the sandbox root, next to the launcher and pants.toml (`//:
 The first tests read the wheel itself; the last one is a consumption smoke test: a throwaway
 repository that knows the plugin only as that wheel locks a tiny requirement and packages a
 function with the launcher and real Pants (warm caches: about a minute of Pants start-ups).
-Then the same repository is given bad inputs, one at a time: `pants package` must exit non-zero
+Then the same repository is given 25 bad inputs, one at a time: `pants package` must exit non-zero
 with the message on stderr and leave dist/ empty.
 
 The scratch repository enables the plugin only through `plugins` (no `pythonpath`, and no
@@ -29,7 +29,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import pytest
 
@@ -276,7 +276,7 @@ class BadRow:
     """A bad input as a user writes it, and what `pants package` must say about it."""
 
     id: str
-    files: Mapping[str, str]
+    files: Mapping[str, Union[str, bytes]]
     target: str
     expected: Tuple[str, ...]
 
@@ -289,7 +289,22 @@ def _function(name: str = "fn", **fields: str) -> str:
     return f'python_aws_lambda_powertools(\n    name="{name}",\n{body})\n'
 
 
+def _layer(name: str, **fields: str) -> str:
+    fields.setdefault("runtime", '"python3.12"')
+    fields.setdefault("architectures", '["arm64"]')
+    fields.setdefault("dependencies", '["3rdparty/python:reqs#typing-extensions"]')
+    body = "".join(f"    {key}={value},\n" for key, value in fields.items())
+    return f'powertools_layer(\n    name="{name}",\n{body})\n'
+
+
 _APP = "def handler(event, context):\n    return {}\n"
+
+
+def _aarch64_library() -> bytes:
+    """A tiny aarch64 ELF shared object (the plugin's test data, a resource of this test)."""
+    found = sorted(ROOT.glob("**/test_data/aarch64.so"))
+    assert found, "pants-plugins/pants_powertools/test_data:test_data must be a dependency"
+    return found[0].read_bytes()
 
 
 def _row(
@@ -297,23 +312,25 @@ def _row(
     build: str,
     expected: Sequence[str],
     *,
-    files: Optional[Mapping[str, str]] = None,
+    files: Optional[Mapping[str, Union[str, bytes]]] = None,
     target: str = "fn",
 ) -> BadRow:
     """A row whose files live in a directory of its own, `src/bad_<row_id>/`."""
     directory = f"src/bad_{row_id}"
-    written = {f"{directory}/BUILD": "python_sources()\n" + build}
+    written: Dict[str, Union[str, bytes]] = {f"{directory}/BUILD": "python_sources()\n" + build}
     for name, text in (files or {"app.py": _APP}).items():
         written[f"{directory}/{name}"] = text
     address = f"{directory}:{target}"
     return BadRow(row_id, written, address, (address, *expected))
 
 
-# One row for each place a bad input is caught, from the first to the last: a field refused
-# when the target is built, a cross-field check, the handler read before anything is built, a
-# check across all targets, a lockfile read, and a first-party compile error found only while
-# the ZIP is written in its sandbox. package_test.py's table has every message; this one shows
-# that real Pants exits non-zero with the message on stderr and that dist/ gets no ZIP.
+# The bad inputs of package_test.py's table that this repository can express (its lock is for
+# python3.12 arm64 only; a 250 MB size-limit row and a second resolve are left to that table),
+# from the first place an error is caught to the last: fields refused when the target is built,
+# cross-field checks, the handler read before anything is built, the layers' checks, the check
+# across all targets, a lockfile read, and what is found only while the ZIP is written in its
+# sandbox (a first-party compile error, native code for the wrong machine). Each must make real
+# Pants exit non-zero with the message on stderr and leave dist/ without a ZIP.
 BAD_ROWS = [
     _row(
         "runtime",
@@ -331,6 +348,91 @@ BAD_ROWS = [
         ["`output_path`", "'../escape.zip' is not inside dist/"],
     ),
     _row(
+        "output_path_absolute",
+        _function(output_path='"/tmp/x.zip"'),
+        ["`output_path`", "'/tmp/x.zip' is not inside dist/"],
+    ),
+    _row(
+        "architecture",
+        _function(architecture='"aarch64"'),
+        ["`architecture`", "'aarch64'", "Did you mean 'arm64'?"],
+    ),
+    _row(
+        "architectures_empty",
+        _layer("layer", architectures="[]"),
+        ["`architectures`", "it is empty"],
+        target="layer",
+    ),
+    _row(
+        "architectures_duplicate",
+        _layer("layer", architectures='["arm64", "arm64"]'),
+        ["`architectures`", "lists an architecture twice"],
+        target="layer",
+    ),
+    _row(
+        "complete_platforms_two",
+        _function(complete_platforms='[":a", ":b"]')
+        + 'file(name="a", source="a.json")\nfile(name="b", source="b.json")\n',
+        ["`complete_platforms`", "names 2 files", "Name one file"],
+        files={"app.py": _APP, "a.json": "{}\n", "b.json": "{}\n"},
+    ),
+    _row(
+        "handler_unimportable_file",
+        _function(handler='"my-app.py:lambda_handler"'),
+        ["`handler`", "is not a valid Python identifier", "Rename the file to my_app.py"],
+    ),
+    _row(
+        "handler_empty_function",
+        _function(handler='"app.py:"'),
+        ["`handler`", "names no function after the `:`"],
+    ),
+    _row(
+        "handler_module",
+        _function(handler='"bad_handler_module.nothere:handler"'),
+        ["bad_handler_module.nothere", "bad_handler_module/nothere.py", "Check the spelling"],
+    ),
+    _row(
+        "handler_path",
+        _function(handler='"nothere.py:handler"'),
+        ["`handler`", "nothere.py", "does not exist", "Fix the file name"],
+    ),
+    _row(
+        "handler_async",
+        _function(),
+        ["`handler`", "cannot work", "asyncio.run(handler_async(event, context))"],
+        files={"app.py": "async def handler(event, context):\n    return {}\n"},
+    ),
+    _row(
+        "handler_constant",
+        _function(handler='"app.py:HANDLER"'),
+        ["`handler`", "cannot work", "the number 42"],
+        files={"app.py": "HANDLER = 42\n"},
+    ),
+    _row(
+        "handler_class",
+        _function(),
+        ["`handler`", "cannot work", "`handler_instance = handler()`"],
+        files={"app.py": "class handler:\n    def __init__(self, event, context):\n        pass\n"},
+    ),
+    # A first-party lambda_function.py at a source root (src/ here) would be shadowed by the
+    # generated re-export.
+    BadRow(
+        "reexport_clash",
+        {
+            "src/BUILD": "python_sources()\n",
+            "src/lambda_function.py": "VALUE = 1\n",
+            "src/bad_reexport_clash/BUILD": "python_sources()\n"
+            + _function(dependencies='["src/lambda_function.py"]'),
+            "src/bad_reexport_clash/app.py": _APP,
+        },
+        "src/bad_reexport_clash:fn",
+        (
+            "src/bad_reexport_clash:fn",
+            "first-party file lambda_function.py",
+            "Rename it (e.g. to app.py)",
+        ),
+    ),
+    _row(
         "handler_function",
         _function(),
         ["defines no top-level `handler`", "Top-level names there: main", "Fix the name after"],
@@ -342,6 +444,28 @@ BAD_ROWS = [
         ["src/bad_same_output_path:two", "would both write dist/fn.zip", "`output_path`"],
         target="one",
     ),
+    _row(
+        "layer_not_a_layer",
+        _function(layers='[":lib"]') + 'resource(name="lib", source="data.txt")\n',
+        ["`layers`", "a `resource` target", "only `powertools_layer`"],
+        files={"app.py": _APP, "data.txt": "x\n"},
+    ),
+    _row(
+        "layer_architecture",
+        _layer("layer", architectures='["x86_64"]') + _function(layers='[":layer"]'),
+        ["src/bad_layer_architecture:layer", "lacks arm64"],
+    ),
+    _row(
+        "layer_runtime",
+        _layer("layer", runtime='"python3.11"') + _function(layers='[":layer"]'),
+        ["src/bad_layer_runtime:layer", "lacks python3.12"],
+    ),
+    _row(
+        "layer_count",
+        "".join(_layer(f"layer{i}") for i in range(6))
+        + _function(layers=repr([f":layer{i}" for i in range(6)])),
+        ["6 layers", "at most 5"],
+    ),
     BadRow(
         "damaged_lock",
         {"3rdparty/python/python-default.lambda-platforms.lock": "{\n"},
@@ -350,6 +474,18 @@ BAD_ROWS = [
             "3rdparty/python/python-default.lambda-platforms.lock is damaged",
             "pants generate-lockfiles --resolve=python-default-lambda-platforms",
         ),
+    ),
+    _row(
+        # x86_64 with no requirements, so the arm64-only lock is not needed.
+        "native_wrong_architecture",
+        _function(architecture='"x86_64"', dependencies='[":so"]')
+        + 'resources(name="so", sources=["thing.so"])\n',
+        [
+            "Native code that cannot load on Lambda x86_64",
+            "bad_native_wrong_architecture/thing.so",
+            "built for arm64 (aarch64)",
+        ],
+        files={"app.py": _APP, "thing.so": _aarch64_library()},
     ),
     _row(
         "syntax_error",
@@ -388,9 +524,12 @@ def test_bad_input_fails_with_a_message_and_writes_nothing(locked_repo: Path, ro
     repo = locked_repo
     saved = {path: (repo / path).read_text() for path in row.files if (repo / path).is_file()}
     try:
-        for path, text in row.files.items():
+        for path, content in row.files.items():
             (repo / path).parent.mkdir(parents=True, exist_ok=True)
-            (repo / path).write_text(text)
+            if isinstance(content, bytes):
+                (repo / path).write_bytes(content)
+            else:
+                (repo / path).write_text(content)
         # pantsd sees file edits asynchronously: a run right after the edits may still see the
         # previous row's files. A stale answer is retried for a few seconds; a wrong one stays.
         result, written = _package_bad_row(repo, row)
