@@ -21,6 +21,7 @@ from pants_powertools.util_rules import (
     interpreters,
     lambda_zip,
     layer_inference,
+    layer_zip,
     platform_lock,
     third_party,
 )
@@ -40,6 +41,7 @@ def rules() -> Iterable[Rule | UnionRule]:
         *third_party.rules(),
         *interpreters.rules(),
         *lambda_zip.rules(),
+        *layer_zip.rules(),
         *artifacts.rules(),
         *package.rules(),
         *check.rules(),

@@ -13,7 +13,7 @@ from pants.core.goals.package import (
     PackageFieldSet,
 )
 from pants.engine.fs import Digest, MergeDigests
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
@@ -27,7 +27,8 @@ from pants_powertools.target_types import (
 from pants_powertools.util_rules.artifacts import (
     FunctionArtifactRequest,
     LambdaArtifact,
-    LayerArtifactRequest,
+    LayerArtifacts,
+    LayerArtifactsRequest,
 )
 
 
@@ -75,11 +76,8 @@ async def _package(artifacts: Iterable[LambdaArtifact]) -> BuiltPackage:
 
 @rule(desc="Package a Powertools Lambda layer", level=LogLevel.DEBUG)
 async def package_powertools_layer(field_set: PowertoolsLayerFieldSet) -> BuiltPackage:
-    layers = await MultiGet(
-        Get(LambdaArtifact, LayerArtifactRequest(field_set.address, arch))
-        for arch in field_set.architectures.value
-    )
-    return await _package(layers)
+    layers = await Get(LayerArtifacts, LayerArtifactsRequest(field_set.address))
+    return await _package(layers.artifacts)
 
 
 @rule(desc="Package a Powertools Lambda function", level=LogLevel.DEBUG)

@@ -18,6 +18,14 @@ SCRIPTS = {
         "native_code.py",
         "slim.py",
     ),
+    "layer_build.py": (
+        "layer_build.py",
+        "lambda_zip.py",
+        "bytecode.py",
+        "elf_strip.py",
+        "native_code.py",
+        "slim.py",
+    ),
     "index_lookup.py": ("index_lookup.py",),
     "import_check.py": ("import_check.py",),
 }

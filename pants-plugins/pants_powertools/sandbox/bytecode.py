@@ -212,6 +212,31 @@ def keep_pyc(pyc: Item, source: Item, tag: str, python_tag: Optional[str]) -> bo
     return True
 
 
+def compile_tree(root: str, out: str, prefix: str, workers: int) -> Tuple[int, int]:
+    """Compile every .py under `root` into `out` as the ZIP step compiles third-party code
+    (unchecked-hash, without column tables, the code's filename `prefix` + its path), each .pyc
+    at its `__pycache__` path relative to `out`.
+
+    Ahead of the ZIP steps, so that one compile serves several ZIPs (`layer_build.py`). A file
+    that does not compile gets no .pyc; the ZIP step then tries again and reports it.
+    Returns (compiled, not compiled).
+    """
+    jobs: List[Job] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in filenames:
+            if not name.endswith(".py"):
+                continue
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            cfile = os.path.join(out, *pyc_tag_path(rel).split("/"))
+            jobs.append((rel, full, cfile, prefix + rel))
+    jobs.sort()
+    failures = compile_all(jobs, workers, [False] * len(jobs))
+    failed = sum(1 for failure in failures if failure is not None)
+    return len(jobs) - failed, failed
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] != "--compile-shard":
         sys.exit("usage: bytecode.py --compile-shard SHARD.json")

@@ -49,7 +49,7 @@ from pants.engine.target import (
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
-from pants_powertools import handlers, layering, limits, manifest, powertools_extras
+from pants_powertools import distributions, handlers, layering, limits, manifest, powertools_extras
 from pants_powertools.distributions import POWERTOOLS_DISTRIBUTION
 from pants_powertools.function_plan import (
     FunctionPlan,
@@ -90,6 +90,7 @@ from pants_powertools.util_rules.lambda_zip import (
     ZipReport,
     ZipSource,
 )
+from pants_powertools.util_rules.layer_zip import LayerZipPart, LayerZips, LayerZipsRequest
 from pants_powertools.util_rules.platform_lock import (
     LambdaLockNeedsRequest,
     PlatformLock,
@@ -100,6 +101,7 @@ from pants_powertools.util_rules.third_party import DEPS_DIR, ThirdPartyTree, Th
 logger = logging.getLogger(__name__)
 
 _SRCS_DIR = "srcs"
+_LAYER_TREES_DIR = "__deps"
 _DEPS_ZIP = "__deps.zip"
 _EXCLUDED_ZIP = "__excluded.zip"
 _REEXPORT = "__reexport.py"
@@ -377,69 +379,120 @@ class LayerArtifactRequest:
     architecture: str
 
 
-@rule(desc="Build a Lambda layer ZIP", level=LogLevel.DEBUG)
-async def build_layer_artifact(
-    request: LayerArtifactRequest, subsystem: PowertoolsSubsystem
-) -> LambdaArtifact:
+@dataclass(frozen=True)
+class LayerArtifactsRequest:
+    address: Address
+
+
+@dataclass(frozen=True)
+class LayerArtifacts:
+    artifacts: Tuple[LambdaArtifact, ...]  # One per architecture, in the target's order.
+
+
+@rule(desc="Build a Lambda layer's ZIPs", level=LogLevel.DEBUG)
+async def build_layer_artifacts(
+    request: LayerArtifactsRequest, subsystem: PowertoolsSubsystem
+) -> LayerArtifacts:
+    """Every architecture of the layer in one process (`util_rules/layer_zip.py`)."""
     wrapped = await Get(
         WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="<layer>")
     )
     tgt = wrapped.target
     runtime = tgt[PowertoolsRuntimeField].value
-    arch = request.architecture
-    needs, sources = await MultiGet(
+    architectures = tuple(tgt[PowertoolsLayerArchitecturesField].value)
+    paths = tuple(_artifact_path(tgt, arch) for arch in architectures)
+    for path in paths:
+        await _check_unique_path(tgt, path)
+    needs, sources, compiler = await MultiGet(
         Get(LockInputs, LambdaLockNeedsRequest(request.address)),
         Get(FirstParty, FirstPartyRequest(request.address)),
+        Get(Compiler, CompilerRequest(request.address, runtime)),
     )
     if needs.requirements:
         lock = await Get(PlatformLock, PlatformLockRequest(needs.python_resolve))
         lock.check(str(request.address), needs)
-    # The compiling interpreter is looked up while the wheels install, not after.
-    deps, compiler = await MultiGet(
-        Get(
-            ThirdPartyTree,
-            ThirdPartyTreeRequest(needs.python_resolve, needs.requirements, runtime, arch),
-        ),
-        Get(Compiler, CompilerRequest(request.address, runtime)),
-    )
-    path = _artifact_path(tgt, arch)
-    await _check_unique_path(tgt, path)
+    slim = _slim(tgt, subsystem)
+    provided = _runtime_provided(tgt, subsystem)
     srcs = await Get(Digest, AddPrefix(sources.digest, _SRCS_DIR))
-    zipped = await _zip(
-        request.address,
-        LambdaZipRequest(
-            input_digest=await Get(Digest, MergeDigests([deps.digest, srcs])),
-            output=path,
-            sources=(ZipSource(DEPS_DIR), ZipSource(_SRCS_DIR, first_party=True)),
-            prefix=manifest.LAYER_SITE_PACKAGES,
-            exclude_distributions=_runtime_provided(tgt, subsystem),
-            compiler=compiler.python,
-            native=_native_check(runtime, arch, None),
-            description=f"Write layer {path}",
-            slim=_slim(tgt, subsystem),
-        ),
+    parts = tuple(
+        LayerZipPart(
+            # What the runtime provides is never installed, rather than installed and dropped.
+            tree=ThirdPartyTreeRequest(
+                needs.python_resolve, needs.requirements, runtime, arch, exclude=provided
+            ),
+            tree_dir=f"{_LAYER_TREES_DIR}/{arch}",
+            zip=LambdaZipRequest(
+                input_digest=srcs,
+                output=path,
+                sources=(
+                    ZipSource(f"{_LAYER_TREES_DIR}/{arch}"),
+                    ZipSource(_SRCS_DIR, first_party=True),
+                ),
+                prefix=manifest.LAYER_SITE_PACKAGES,
+                exclude_distributions=provided,
+                compiler=compiler.python,
+                native=_native_check(runtime, arch, None),
+                description=f"Write layer {path}",
+                slim=slim,
+            ),
+        )
+        for arch, path in zip(architectures, paths)
     )
     try:
-        limits.check_budget(
-            f"{request.address} ({arch})",
-            zipped.report.unzipped_size,
-            [],
-            sorted(zipped.report.distribution_sizes.items(), key=lambda kv: -kv[1]),
-            kind="layer",
+        built = await Get(
+            LayerZips,
+            LayerZipsRequest(
+                parts,
+                compiler.python,
+                share_bytecode=not slim,
+                metadata_of=(POWERTOOLS_DISTRIBUTION,),
+                description=f"Build layer {', '.join(paths)}",
+            ),
         )
-    except limits.LambdaLimitError as e:
-        raise PowertoolsPackageError(str(e))
-    log_lines = (("Runtime", f"{runtime} {arch}"), *_slim_log_lines(zipped.report.slimmed))
-    digest, _ = await _finish(tgt, manifest.LAYER, runtime, arch, path, zipped, log_lines)
-    return LambdaArtifact(
-        address=request.address,
-        runtime=runtime,
-        architecture=arch,
-        path=path,
-        digest=digest,
-        report=zipped.report,
-        log_lines=log_lines,
-        powertools_metadata=deps.metadata.get(POWERTOOLS_DISTRIBUTION),
+    except LambdaZipError as e:
+        raise PowertoolsPackageError(f"{request.address}: cannot build {', '.join(paths)}:\n{e}")
+    artifacts = []
+    for arch, path, zipped, metadata in zip(architectures, paths, built.zips, built.metadata):
+        try:
+            limits.check_budget(
+                f"{request.address} ({arch})",
+                zipped.report.unzipped_size,
+                [],
+                sorted(zipped.report.distribution_sizes.items(), key=lambda kv: -kv[1]),
+                kind="layer",
+            )
+        except limits.LambdaLimitError as e:
+            raise PowertoolsPackageError(str(e))
+        log_lines = (("Runtime", f"{runtime} {arch}"), *_slim_log_lines(zipped.report.slimmed))
+        digest, _ = await _finish(tgt, manifest.LAYER, runtime, arch, path, zipped, log_lines)
+        powertools = metadata.get(POWERTOOLS_DISTRIBUTION)
+        artifacts.append(
+            LambdaArtifact(
+                address=request.address,
+                runtime=runtime,
+                architecture=arch,
+                path=path,
+                digest=digest,
+                report=zipped.report,
+                log_lines=log_lines,
+                powertools_metadata=(
+                    distributions.parse_metadata(powertools).headers if powertools else None
+                ),
+            )
+        )
+    return LayerArtifacts(tuple(artifacts))
+
+
+@rule(desc="Build a Lambda layer ZIP", level=LogLevel.DEBUG)
+async def build_layer_artifact(request: LayerArtifactRequest) -> LambdaArtifact:
+    """One architecture of a layer, as a function on it asks for it: all are built together."""
+    built = await Get(LayerArtifacts, LayerArtifactsRequest(request.address))
+    for artifact in built.artifacts:
+        if artifact.architecture == request.architecture:
+            return artifact
+    raise PowertoolsPackageError(
+        f"{request.address} is not built for {request.architecture}: add it to its "
+        "`architectures`."
     )
 
 

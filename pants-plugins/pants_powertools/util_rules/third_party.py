@@ -1,7 +1,7 @@
 """Third-party trees: the locked wheels for one (requirements, runtime, architecture), installed.
 
 One `pex3 venv create --layout flat` from the platform lock, shared by every target that needs
-the same set: a layer and each function on it ask for the same tree, and a code edit never
+the same set (functions with the same requirements ask for the same tree), and a code edit never
 re-runs it.
 """
 
@@ -52,6 +52,9 @@ class ThirdPartyTreeRequest:
     architecture: str
     # A target's own complete platform (file name, JSON) instead of the derived one.
     custom_platform: Optional[Tuple[str, str]] = None
+    # Never installed, with what only they need (pex `--exclude`): a layer leaves out what the
+    # runtime provides (botocore alone is 30 MB in 2,000 files), and never copies it around.
+    exclude: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,14 +95,24 @@ def portable(process: Process, python: LinkedPython) -> Process:
     )
 
 
-@rule(desc="Install Lambda platform wheels", level=LogLevel.DEBUG)
-async def install_third_party_tree(
-    request: ThirdPartyTreeRequest, python_setup: PythonSetup
-) -> ThirdPartyTree:
-    if not request.requirements:
-        # An empty deps/ still: the ZIP script reads it for first-party-only ZIPs.
-        empty = await Get(Digest, CreateDigest([Directory(DEPS_DIR)]))
-        return ThirdPartyTree(empty, FrozenDict())
+@dataclass(frozen=True)
+class InstallProcessRequest:
+    tree: ThirdPartyTreeRequest
+    dest_dir: str = DEPS_DIR
+
+
+@dataclass(frozen=True)
+class InstallProcess:
+    """`pex3 venv create` of a tree into `dest_dir`, not yet run (see `sandbox/layer_build.py`)."""
+
+    process: Process
+
+
+@rule(desc="Set up a Lambda platform wheel install", level=LogLevel.DEBUG)
+async def install_process(
+    install: InstallProcessRequest, python_setup: PythonSetup
+) -> InstallProcess:
+    request = install.tree
     lock = await Get(PlatformLock, PlatformLockRequest(request.python_resolve))
     if request.custom_platform:
         platform_file = request.custom_platform[0]
@@ -126,11 +139,12 @@ async def install_third_party_tree(
                 "--scope",
                 "deps",
                 "--dest-dir",
-                DEPS_DIR,
+                install.dest_dir,
+                *(arg for name in request.exclude for arg in ("--exclude", name)),
                 *request.requirements,
             ),
             additional_input_digest=input_digest,
-            output_directories=(DEPS_DIR,),
+            output_directories=(install.dest_dir,),
             description=(
                 f"Install {len(request.requirements)} requirement(s) for Lambda "
                 f"{request.runtime} {request.architecture}"
@@ -138,7 +152,17 @@ async def install_third_party_tree(
             level=LogLevel.DEBUG,
         ),
     )
-    result = await Get(ProcessResult, Process, portable(process, python))
+    return InstallProcess(portable(process, python))
+
+
+@rule(desc="Install Lambda platform wheels", level=LogLevel.DEBUG)
+async def install_third_party_tree(request: ThirdPartyTreeRequest) -> ThirdPartyTree:
+    if not request.requirements:
+        # An empty deps/ still: the ZIP script reads it for first-party-only ZIPs.
+        empty = await Get(Digest, CreateDigest([Directory(DEPS_DIR)]))
+        return ThirdPartyTree(empty, FrozenDict())
+    install = await Get(InstallProcess, InstallProcessRequest(request))
+    result = await Get(ProcessResult, Process, install.process)
     metadata_files = await Get(
         DigestContents,
         DigestSubset(result.output_digest, PathGlobs([f"{DEPS_DIR}/*.dist-info/METADATA"])),

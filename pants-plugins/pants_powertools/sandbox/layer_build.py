@@ -1,0 +1,171 @@
+"""A layer's ZIPs for all of its architectures in one sandboxed process.
+
+`layer_build.py REQUEST.json REPORT.json --workers N`. A layer has no code of its own to rebuild
+on an edit, so nothing is gained by caching its installed trees apart from its ZIPs, and much is
+lost carrying them between processes (hashed into Pants' store, then written into a second
+sandbox). Here every architecture's wheels install at once (the `installs` commands, pex from the
+platform lock), the pure-Python files they share are compiled once, and each ZIP is written by
+`lambda_zip.build_zip` from the trees as they lie.
+
+Stdlib only, CPython 3.9 syntax; run by the runtime's CPython when bytecode is wanted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+try:  # As a script, the siblings sit next to it in the sandbox; in tests, they are package modules.
+    from pants_powertools.sandbox import bytecode, lambda_zip
+except ImportError:  # pragma: no cover - exercised by the sandboxed Process
+    import bytecode  # type: ignore[no-redef]  # pants: no-infer-dep
+    import lambda_zip  # type: ignore[no-redef]  # pants: no-infer-dep
+
+
+class LayerBuildError(Exception):
+    """A step failed; the message is written for the user."""
+
+
+def _install(installs: Sequence[Mapping[str, Any]], env: Mapping[str, str]) -> None:
+    """Run every install command at once; each writes its own tree."""
+    children = []
+    for install in installs:
+        os.makedirs(install["dest"], exist_ok=True)
+        children.append(
+            (
+                install,
+                subprocess.Popen(
+                    install["argv"],
+                    env=dict(env),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                ),
+            )
+        )
+    failures = []
+    for install, child in children:
+        out, err = child.communicate()
+        if child.returncode != 0:
+            text = (err or out).decode("utf-8", "replace").strip()
+            failures.append(f"Installing the wheels for {install['architecture']} failed:\n{text}")
+    if failures:
+        raise LayerBuildError("\n".join(failures))
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _share_bytecode(trees: Sequence[str], prefix: str, workers: int) -> int:
+    """Compile the first tree's .py files, then link each .pyc into every other tree whose file
+    at the same path has the same bytes (what differs is left to that tree's ZIP step).
+    Returns how many .pyc were shared."""
+    first = trees[0]
+    bytecode.compile_tree(first, first, prefix, workers)
+    shared = 0
+    for other in trees[1:]:
+        for dirpath, dirnames, filenames in os.walk(first):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            for name in filenames:
+                if not name.endswith(".py"):
+                    continue
+                rel = os.path.relpath(os.path.join(dirpath, name), first).replace(os.sep, "/")
+                pyc = bytecode.pyc_tag_path(rel)
+                source, there = os.path.join(first, rel), os.path.join(other, rel)
+                if not os.path.isfile(os.path.join(first, pyc)) or not os.path.isfile(there):
+                    continue
+                if _read(source) != _read(there):
+                    continue
+                target = os.path.join(other, pyc)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.link(os.path.join(first, pyc), target)
+                shared += 1
+    return shared
+
+
+def _metadata(tree: str, names: Sequence[str]) -> Dict[str, str]:
+    """The METADATA text of each named distribution installed at the tree's root."""
+    wanted = {lambda_zip.canonicalize_name(n) for n in names}
+    found: Dict[str, str] = {}
+    if not os.path.isdir(tree):
+        return found
+    for entry in sorted(os.listdir(tree)):
+        if not entry.endswith(".dist-info"):
+            continue
+        path = os.path.join(tree, entry, "METADATA")
+        if not os.path.isfile(path):
+            continue
+        text = _read(path).decode("utf-8", "replace")
+        name = ""
+        for line in text.splitlines():
+            if not line.strip():
+                break
+            if line.lower().startswith("name:"):
+                name = lambda_zip.canonicalize_name(line.split(":", 1)[1].strip())
+                break
+        if name in wanted:
+            found[name] = text
+    return found
+
+
+def build_layer(request: Mapping[str, Any], workers: int) -> List[Dict[str, Any]]:
+    """Install, compile what the trees share, then write each ZIP; one report per ZIP."""
+    installs = request["installs"]
+    for z in request["zips"]:
+        os.makedirs(z["tree"], exist_ok=True)  # A layer of first-party code only has no wheels.
+    _install(installs, request.get("env", {}))
+    trees = [install["dest"] for install in installs]
+    shared_prefix: Optional[str] = request.get("share_bytecode_prefix")
+    if shared_prefix is not None and trees:
+        _share_bytecode(trees, shared_prefix, workers)
+
+    specs = [lambda_zip.ZipSpec.from_json(z["spec"], workers=1) for z in request["zips"]]
+
+    def write(spec: lambda_zip.ZipSpec) -> lambda_zip.Report:
+        return lambda_zip.build_zip(spec)
+
+    # Deflating and reading release the GIL; the ZIPs are written side by side.
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(specs)))) as pool:
+        reports = list(pool.map(write, specs))
+    out: List[Dict[str, Any]] = []
+    for z, report in zip(request["zips"], reports):
+        data = report.to_json()
+        data["metadata"] = _metadata(z.get("tree", ""), request.get("metadata_of", []))
+        out.append(data)
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    workers = 1
+    if len(args) == 4 and args[2] == "--workers":
+        workers = max(1, int(args[3]))
+        args = args[:2]
+    if len(args) != 2:
+        print("usage: layer_build.py REQUEST.json REPORT.json [--workers N]", file=sys.stderr)
+        return 2
+    try:
+        with open(args[0], encoding="utf-8") as f:
+            request = json.load(f)
+        reports = build_layer(request, workers)
+        with open(args[1], "w", encoding="utf-8") as f:
+            json.dump(reports, f, indent=1, sort_keys=True)
+            f.write("\n")
+    except (
+        LayerBuildError,
+        lambda_zip.ArtifactZipError,
+        bytecode.BytecodeError,
+        OSError,
+    ) as e:
+        print(f"{e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
