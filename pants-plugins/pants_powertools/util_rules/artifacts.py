@@ -90,18 +90,28 @@ from pants_powertools.util_rules.lambda_zip import (
     ZipReport,
     ZipSource,
 )
-from pants_powertools.util_rules.layer_zip import LayerZipPart, LayerZips, LayerZipsRequest
+from pants_powertools.util_rules.layer_zip import (
+    LayerZipPart,
+    LayerZips,
+    LayerZipsRequest,
+    layer_tree_dir,
+)
 from pants_powertools.util_rules.platform_lock import (
     LambdaLockNeedsRequest,
     PlatformLock,
     PlatformLockRequest,
 )
-from pants_powertools.util_rules.third_party import DEPS_DIR, ThirdPartyTree, ThirdPartyTreeRequest
+from pants_powertools.util_rules.third_party import (
+    DEPS_DIR,
+    InstallProcess,
+    InstallProcessRequest,
+    ThirdPartyTree,
+    ThirdPartyTreeRequest,
+)
 
 logger = logging.getLogger(__name__)
 
 _SRCS_DIR = "srcs"
-_LAYER_TREES_DIR = "__deps"
 _DEPS_ZIP = "__deps.zip"
 _EXCLUDED_ZIP = "__excluded.zip"
 _REEXPORT = "__reexport.py"
@@ -389,6 +399,42 @@ class LayerArtifacts:
     artifacts: Tuple[LambdaArtifact, ...]  # One per architecture, in the target's order.
 
 
+@dataclass(frozen=True)
+class LayerTreesRequest:
+    address: Address
+    runtime: str
+    architectures: Tuple[str, ...]
+    exclude: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LayerTrees:
+    needs: LockInputs
+    trees: Tuple[ThirdPartyTreeRequest, ...]  # One per architecture.
+
+
+@rule(desc="Plan a Lambda layer's wheel installs", level=LogLevel.DEBUG)
+async def layer_trees(request: LayerTreesRequest) -> LayerTrees:
+    needs = await Get(LockInputs, LambdaLockNeedsRequest(request.address))
+    trees = tuple(
+        # What the runtime provides is never installed, rather than installed and dropped.
+        ThirdPartyTreeRequest(
+            needs.python_resolve, needs.requirements, request.runtime, arch, exclude=request.exclude
+        )
+        for arch in request.architectures
+    )
+    if needs.requirements:
+        lock = await Get(PlatformLock, PlatformLockRequest(needs.python_resolve))
+        lock.check(str(request.address), needs)
+        # Set up now (lock read, pex's interpreter linked) what the layer's process will run,
+        # while the caller looks up the compiler.
+        await MultiGet(
+            Get(InstallProcess, InstallProcessRequest(tree, layer_tree_dir(tree.architecture)))
+            for tree in trees
+        )
+    return LayerTrees(needs, trees)
+
+
 @rule(desc="Build a Lambda layer's ZIPs", level=LogLevel.DEBUG)
 async def build_layer_artifacts(
     request: LayerArtifactsRequest, subsystem: PowertoolsSubsystem
@@ -400,43 +446,37 @@ async def build_layer_artifacts(
     tgt = wrapped.target
     runtime = tgt[PowertoolsRuntimeField].value
     architectures = tuple(tgt[PowertoolsLayerArchitecturesField].value)
+    provided = _runtime_provided(tgt, subsystem)
+    planned, sources, compiler, _ = await MultiGet(
+        Get(LayerTrees, LayerTreesRequest(request.address, runtime, architectures, provided)),
+        Get(FirstParty, FirstPartyRequest(request.address)),
+        Get(Compiler, CompilerRequest(request.address, runtime)),
+        Get(ArtifactPaths, ArtifactPathsRequest()),
+    )
     paths = tuple(_artifact_path(tgt, arch) for arch in architectures)
     for path in paths:
         await _check_unique_path(tgt, path)
-    needs, sources, compiler = await MultiGet(
-        Get(LockInputs, LambdaLockNeedsRequest(request.address)),
-        Get(FirstParty, FirstPartyRequest(request.address)),
-        Get(Compiler, CompilerRequest(request.address, runtime)),
-    )
-    if needs.requirements:
-        lock = await Get(PlatformLock, PlatformLockRequest(needs.python_resolve))
-        lock.check(str(request.address), needs)
     slim = _slim(tgt, subsystem)
-    provided = _runtime_provided(tgt, subsystem)
     srcs = await Get(Digest, AddPrefix(sources.digest, _SRCS_DIR))
     parts = tuple(
         LayerZipPart(
-            # What the runtime provides is never installed, rather than installed and dropped.
-            tree=ThirdPartyTreeRequest(
-                needs.python_resolve, needs.requirements, runtime, arch, exclude=provided
-            ),
-            tree_dir=f"{_LAYER_TREES_DIR}/{arch}",
+            tree=tree,
             zip=LambdaZipRequest(
                 input_digest=srcs,
                 output=path,
                 sources=(
-                    ZipSource(f"{_LAYER_TREES_DIR}/{arch}"),
+                    ZipSource(layer_tree_dir(tree.architecture)),
                     ZipSource(_SRCS_DIR, first_party=True),
                 ),
                 prefix=manifest.LAYER_SITE_PACKAGES,
                 exclude_distributions=provided,
                 compiler=compiler.python,
-                native=_native_check(runtime, arch, None),
+                native=_native_check(runtime, tree.architecture, None),
                 description=f"Write layer {path}",
                 slim=slim,
             ),
         )
-        for arch, path in zip(architectures, paths)
+        for tree, path in zip(planned.trees, paths)
     )
     try:
         built = await Get(

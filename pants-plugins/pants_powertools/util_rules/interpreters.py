@@ -18,7 +18,6 @@ from typing import Dict, Optional, Tuple
 
 from pants.core.subsystems.python_bootstrap import PythonBootstrap
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
-from pants.core.util_rules.system_binaries import BinaryPathRequest, BinaryPaths, BinaryPathTest
 from pants.engine.process import Process, ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.frozendict import FrozenDict
@@ -131,33 +130,60 @@ class RuntimeInterpreter:
     searched: Tuple[str, ...]  # The search path, for messages.
 
 
+# Finds the first `python3.X` on the search path that is a CPython 3.X, links it into the named
+# cache and prints its version and zlib: the whole lookup in one process, where Pants'
+# `BinaryPaths` takes four in a row (find bash, test it, search, test each candidate).
+_FIND_AND_LINK = r"""
+import os, subprocess, sys
+cache, minor, identify = sys.argv[1:4]
+for directory in sys.argv[4:]:
+    path = os.path.join(directory, "python" + minor)
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        continue
+    try:
+        out = subprocess.run(
+            [path, "-S", "-c", identify], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            universal_newlines=True, timeout=60,
+        ).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        continue
+    if len(out) != 3 or out[0] != "CPython" or out[1].rsplit(".", 1)[0] != minor:
+        continue
+    name = "cpython-%s-zlib-%s" % (out[1], out[2])
+    os.makedirs(cache, exist_ok=True)
+    tmp = os.path.join(cache, "." + name + "." + str(os.getpid()))
+    os.symlink(path, tmp)
+    os.replace(tmp, os.path.join(cache, name))
+    print(out[1], out[2])
+    break
+"""
+
+
 @rule(desc="Find the CPython of a Lambda runtime", level=LogLevel.DEBUG)
 async def find_runtime_interpreter(
-    request: RuntimeInterpreterRequest, python_bootstrap: PythonBootstrap
+    request: RuntimeInterpreterRequest,
+    python_bootstrap: PythonBootstrap,
+    bootstrap: PythonBuildStandaloneBinary,
 ) -> RuntimeInterpreter:
     minor = get_runtime(request.runtime).python_version_str
-    paths = await Get(
-        BinaryPaths,
-        BinaryPathRequest(
-            binary_name=f"python{minor}",
-            search_path=python_bootstrap.interpreter_search_paths,
-            check_file_entries=True,
-            test=BinaryPathTest(args=("-S", "-c", _IDENTIFY), fingerprint_stdout=False),
+    searched = tuple(python_bootstrap.interpreter_search_paths)
+    result = await Get(
+        ProcessResult,
+        Process(
+            argv=(bootstrap.path, "-S", "-c", _FIND_AND_LINK, SANDBOX_DIR, minor, _IDENTIFY)
+            + searched,
+            description=f"Find and link a CPython {minor}",
+            append_only_caches=FrozenDict({NAMED_CACHE: SANDBOX_DIR}),
+            # It reads the machine, not its inputs: never reused across runs of Pants.
+            cache_scope=ProcessCacheScope.PER_RESTART_SUCCESSFUL,
+            level=LogLevel.DEBUG,
         ),
     )
-    for found in paths.paths:
-        fields = found.fingerprint.split()
-        if len(fields) != 3 or fields[0] != "CPython":
-            continue
-        version, zlib_version = fields[1], fields[2]
-        if version.rsplit(".", 1)[0] != minor:
-            continue
-        name = link_name(version, zlib_version)
-        await _link(found.path, name)
-        return RuntimeInterpreter(
-            LinkedPython(name, version), python_bootstrap.interpreter_search_paths
-        )
-    return RuntimeInterpreter(None, python_bootstrap.interpreter_search_paths)
+    fields = result.stdout.decode().split()
+    if len(fields) != 2:
+        return RuntimeInterpreter(None, searched)
+    version, zlib_version = fields
+    return RuntimeInterpreter(LinkedPython(link_name(version, zlib_version), version), searched)
 
 
 def rules():

@@ -46,16 +46,24 @@ _REQUEST = f"{_DIR}/request.json"
 _REPORT = f"{_DIR}/report.json"
 
 
+def layer_tree_dir(architecture: str) -> str:
+    """Where an architecture's wheels are installed in the layer's sandbox."""
+    return f"__deps/{architecture}"
+
+
 @dataclass(frozen=True)
 class LayerZipPart:
     """One architecture: its wheels (none for a layer of first-party code only) and its ZIP.
 
-    The ZIP request's sources name `tree_dir` for the installed wheels; its input digest holds
-    the rest (the layer's own code)."""
+    The ZIP request's sources name `layer_tree_dir(architecture)` for the installed wheels; its
+    input digest holds the rest (the layer's own code)."""
 
     tree: ThirdPartyTreeRequest
-    tree_dir: str
     zip: LambdaZipRequest
+
+    @property
+    def tree_dir(self) -> str:
+        return layer_tree_dir(self.tree.architecture)
 
 
 @dataclass(frozen=True)
