@@ -25,10 +25,8 @@ import re
 import stat
 import sys
 import tempfile
-import threading
 import zipfile
 import zlib
-from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
@@ -391,67 +389,6 @@ def _zipinfo(name: str, mode: int) -> zipfile.ZipInfo:
     else:
         info.compress_type = zipfile.ZIP_DEFLATED
     return info
-
-
-class _SharedDeflate:
-    """Each distinct content deflated once, for every ZIP written in this process.
-
-    A layer's ZIPs for x86_64 and arm64 carry the same pure-Python files and bytecode; written
-    side by side, the two writers would deflate each of them twice. The bytes are zipfile's own:
-    one `compress()` of the whole file, then `flush()` (which is how `writestr` calls it).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._results: Dict[Tuple[bytes, int], "Future[bytes]"] = {}
-
-    def deflate(self, data: bytes, level: int) -> bytes:
-        key = (hashlib.sha1(data).digest(), level)
-        with self._lock:
-            result = self._results.get(key)
-            mine = result is None
-            if result is None:
-                result = self._results[key] = Future()
-        if mine:
-            compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
-            result.set_result(compressor.compress(data) + compressor.flush())
-        return result.result()
-
-
-class _SharedCompressor:
-    """What zipfile asks `_get_compressor` for: collects the file, deflates it at `flush()`."""
-
-    def __init__(self, shared: _SharedDeflate, level: int) -> None:
-        self._shared = shared
-        self._level = level
-        self._parts: List[bytes] = []
-
-    def compress(self, data: bytes) -> bytes:
-        self._parts.append(data)
-        return b""
-
-    def flush(self) -> bytes:
-        return self._shared.deflate(b"".join(self._parts), self._level)
-
-
-def share_deflate() -> bool:
-    """From now on, ZIPs written by this process deflate each distinct file content once.
-
-    Only for a process that writes several ZIPs (`layer_build.py`); the output is unchanged.
-    False (and nothing changes) if this Python's zipfile has no `_get_compressor` to wrap.
-    """
-    original = getattr(zipfile, "_get_compressor", None)
-    if original is None:
-        return False
-    shared = _SharedDeflate()
-
-    def get_compressor(compress_type: int, compresslevel: Optional[int] = None) -> Any:
-        if compress_type == zipfile.ZIP_DEFLATED and compresslevel is not None:
-            return _SharedCompressor(shared, compresslevel)
-        return original(compress_type, compresslevel)
-
-    setattr(zipfile, "_get_compressor", get_compressor)
-    return True
 
 
 def _write_items(

@@ -152,8 +152,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         with open(args[0], encoding="utf-8") as f:
             request = json.load(f)
-        # The architectures' ZIPs share most of their files: each is deflated once.
-        lambda_zip.share_deflate()
         reports = build_layer(request, workers)
         with open(args[1], "w", encoding="utf-8") as f:
             json.dump(reports, f, indent=1, sort_keys=True)

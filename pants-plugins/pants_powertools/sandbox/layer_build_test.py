@@ -11,13 +11,10 @@ import shutil
 import subprocess
 import sys
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Any, Dict, List, Mapping
 
-import pytest
-
-from pants_powertools.sandbox import lambda_zip, script_files
+from pants_powertools.sandbox import script_files
 
 VERSION = "{}.{}".format(*sys.version_info[:2])
 PYC = "__pycache__/{}.%s.pyc" % sys.implementation.cache_tag
@@ -190,35 +187,3 @@ def test_a_layer_without_wheels_zips_its_own_code(tmp_path: Path) -> None:
     assert sorted(_entries(tmp_path / "out/x86_64.zip")) == sorted(
         ["python/mine.py", f"python/{PYC.format('mine')}"]
     )
-
-
-def test_zips_written_in_one_process_deflate_each_content_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Restored after the test: share_deflate() wraps zipfile's compressor for the process.
-    monkeypatch.setattr(zipfile, "_get_compressor", zipfile._get_compressor)  # type: ignore
-    real_compressobj = zlib.compressobj
-    made: List[int] = []
-
-    def counting_compressobj(*args: Any) -> Any:
-        made.append(1)
-        return real_compressobj(*args)
-
-    monkeypatch.setattr(zlib, "compressobj", counting_compressobj)
-    tree = tmp_path / "tree"
-    for rel, text in {"a.py": SHARED, "b.py": SHARED, "c.txt": "other\n" * 100}.items():
-        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tree / rel).write_text(text)
-    spec = {"sources": [{"path": str(tree)}], "prefix": "python/"}
-
-    def write(name: str) -> bytes:
-        lambda_zip.build_zip(lambda_zip.ZipSpec.from_json({**spec, "output": str(tmp_path / name)}))
-        return (tmp_path / name).read_bytes()
-
-    alone = write("alone.zip")
-    assert len(made) == 3
-    made.clear()
-    assert lambda_zip.share_deflate()
-    assert write("first.zip") == alone
-    assert write("second.zip") == alone
-    assert len(made) == 2  # a.py and b.py have the same bytes; nothing is deflated again
