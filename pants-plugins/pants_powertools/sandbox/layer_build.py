@@ -13,10 +13,11 @@ Stdlib only, CPython 3.9 syntax; run by the runtime's CPython when bytecode is w
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 try:  # As a script, the siblings sit next to it in the sandbox; in tests, they are package modules.
@@ -113,6 +114,16 @@ def _metadata(tree: str, names: Sequence[str]) -> Dict[str, str]:
     return found
 
 
+def _write_zips(specs: Sequence[lambda_zip.ZipSpec], workers: int) -> List[lambda_zip.Report]:
+    """The ZIPs side by side, each in a forked child where the platform has fork (threads would
+    share one GIL); in turn otherwise."""
+    if workers < 2 or len(specs) < 2 or not hasattr(os, "fork"):
+        return [lambda_zip.build_zip(spec) for spec in specs]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=context) as pool:
+        return list(pool.map(lambda_zip.build_zip, specs))
+
+
 def build_layer(request: Mapping[str, Any], workers: int) -> List[Dict[str, Any]]:
     """Install, compile what the trees share, then write each ZIP; one report per ZIP."""
     installs = request["installs"]
@@ -125,13 +136,7 @@ def build_layer(request: Mapping[str, Any], workers: int) -> List[Dict[str, Any]
         _share_bytecode(trees, shared_prefix, workers)
 
     specs = [lambda_zip.ZipSpec.from_json(z["spec"], workers=1) for z in request["zips"]]
-
-    def write(spec: lambda_zip.ZipSpec) -> lambda_zip.Report:
-        return lambda_zip.build_zip(spec)
-
-    # Deflating and reading release the GIL; the ZIPs are written side by side.
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(specs)))) as pool:
-        reports = list(pool.map(write, specs))
+    reports = _write_zips(specs, workers)
     out: List[Dict[str, Any]] = []
     for z, report in zip(request["zips"], reports):
         data = report.to_json()

@@ -80,7 +80,9 @@ def _run(sandbox: Path, script: str, request: Mapping[str, Any]) -> subprocess.C
     (sandbox / "out").mkdir(exist_ok=True)
     (sandbox / "request.json").write_text(json.dumps(request))
     return subprocess.run(
-        [sys.executable, "-S", "-B", f"__scripts/{script}", "request.json", "report.json"],
+        [sys.executable, "-S", "-B", f"__scripts/{script}", "request.json", "report.json"]
+        # Two workers: the layer script then writes its ZIPs in forked children.
+        + (["--workers", "2"] if script == "layer_build.py" else []),
         cwd=sandbox,
         env={"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")},
         capture_output=True,

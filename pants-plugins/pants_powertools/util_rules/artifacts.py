@@ -81,6 +81,7 @@ from pants_powertools.util_rules.interpreters import (
     LinkedPython,
     RuntimeInterpreter,
     RuntimeInterpreterRequest,
+    ScriptPythonRequest,
 )
 from pants_powertools.util_rules.lambda_zip import (
     LambdaZip,
@@ -447,11 +448,14 @@ async def build_layer_artifacts(
     runtime = tgt[PowertoolsRuntimeField].value
     architectures = tuple(tgt[PowertoolsLayerArchitecturesField].value)
     provided = _runtime_provided(tgt, subsystem)
-    planned, sources, compiler, _ = await MultiGet(
+    # Everything that does not depend on the rest at once; pex's interpreter is linked early,
+    # as the installs' set-up needs it once the requirements are known.
+    planned, sources, compiler, _, _ = await MultiGet(
         Get(LayerTrees, LayerTreesRequest(request.address, runtime, architectures, provided)),
         Get(FirstParty, FirstPartyRequest(request.address)),
         Get(Compiler, CompilerRequest(request.address, runtime)),
         Get(ArtifactPaths, ArtifactPathsRequest()),
+        Get(LinkedPython, ScriptPythonRequest()),
     )
     paths = tuple(_artifact_path(tgt, arch) for arch in architectures)
     for path in paths:
