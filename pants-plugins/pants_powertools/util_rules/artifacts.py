@@ -81,7 +81,6 @@ from pants_powertools.util_rules.interpreters import (
     LinkedPython,
     RuntimeInterpreter,
     RuntimeInterpreterRequest,
-    ScriptPythonRequest,
 )
 from pants_powertools.util_rules.lambda_zip import (
     LambdaZip,
@@ -106,6 +105,8 @@ from pants_powertools.util_rules.third_party import (
     DEPS_DIR,
     InstallProcess,
     InstallProcessRequest,
+    PexCliVenv,
+    PexCliVenvRequest,
     ThirdPartyTree,
     ThirdPartyTreeRequest,
 )
@@ -448,14 +449,14 @@ async def build_layer_artifacts(
     runtime = tgt[PowertoolsRuntimeField].value
     architectures = tuple(tgt[PowertoolsLayerArchitecturesField].value)
     provided = _runtime_provided(tgt, subsystem)
-    # Everything that does not depend on the rest at once; pex's interpreter is linked early,
+    # Everything that does not depend on the rest at once; the pex CLI's venv is checked early,
     # as the installs' set-up needs it once the requirements are known.
     planned, sources, compiler, _, _ = await MultiGet(
         Get(LayerTrees, LayerTreesRequest(request.address, runtime, architectures, provided)),
         Get(FirstParty, FirstPartyRequest(request.address)),
         Get(Compiler, CompilerRequest(request.address, runtime)),
         Get(ArtifactPaths, ArtifactPathsRequest()),
-        Get(LinkedPython, ScriptPythonRequest()),
+        Get(PexCliVenv, PexCliVenvRequest()),
     )
     paths = tuple(_artifact_path(tgt, arch) for arch in architectures)
     for path in paths:

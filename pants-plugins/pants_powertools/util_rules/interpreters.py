@@ -109,12 +109,16 @@ class ScriptPythonRequest:
 async def script_python(
     _: ScriptPythonRequest, bootstrap: PythonBuildStandaloneBinary
 ) -> LinkedPython:
-    # In a local environment this is the interpreter Pants runs on, so this process knows its
-    # version and zlib without asking it.
+    python = script_python_unlinked()
+    await _link(bootstrap.path, python.name)
+    return python
+
+
+def script_python_unlinked() -> LinkedPython:
+    """What `script_python` links, known without a process: in a local environment it is the
+    interpreter Pants runs on, so this process knows its version and zlib."""
     version = "{}.{}.{}".format(*sys.version_info[:3])
-    name = link_name(version, zlib.ZLIB_RUNTIME_VERSION)
-    await _link(bootstrap.path, name)
-    return LinkedPython(name, version)
+    return LinkedPython(link_name(version, zlib.ZLIB_RUNTIME_VERSION), version)
 
 
 @dataclass(frozen=True)
