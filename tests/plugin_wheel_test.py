@@ -4,9 +4,19 @@
 wheel and puts it at the sandbox root, next to the launcher and pants.toml (`//:launcher`).
 The first tests read the wheel itself; the last one is a consumption smoke test: a throwaway
 repository that knows the plugin only as that wheel locks a tiny requirement and packages a
-function with the launcher and real Pants (warm caches: about a minute of Pants start-ups).
-Then the same repository is given 25 bad inputs, one at a time: `pants package` must exit non-zero
-with the message on stderr and leave dist/ empty.
+function with the launcher and real Pants. Then the same repository is given 25 bad inputs, one
+at a time: `pants package` must exit non-zero with the message on stderr and leave dist/ empty.
+
+What it costs (warm caches, 2 cores): about 12 s for Pants to start with the plugin installed
+from the wheel (it builds one scheduler to resolve the plugin, then pantsd's own), about 1.5 s
+for the lock, then a fraction of a second per `pants package`. The trade-off: only the plugin's
+lock goal runs (`generate-lockfiles --resolve=python-default-lambda-platforms`, against PyPI),
+which is what proves the wheel registers it. Pants' own universal `python-default.lock` must
+exist (requirement targets depend on their resolve's lockfile) but the plugin never reads it to
+package, so it is committed test data (`plugin_wheel_data/python-default.lock`, written by
+`pants generate-lockfiles --resolve=python-default` in this scratch repository) rather than a
+second pex lock from PyPI on every run; a test checks that it is still a lock of `REQUIREMENT`
+for the copied interpreter constraints, and the smoke test that the plugin's goal left it alone.
 
 The scratch repository enables the plugin only through `plugins` (no `pythonpath`, and no
 `pants_powertools` in `backend_packages`), so its targets can only come from the wheel's
@@ -42,6 +52,8 @@ WHEEL = f"pants_powertools-{VERSION}-py3-none-any.whl"
 
 # The scratch repository's only requirement: small, pure Python, no dependencies of its own.
 REQUIREMENT = ("typing-extensions", "4.12.2")
+# Pants' universal lock of the scratch repository's python-default resolve (see above).
+UNIVERSAL_LOCK = Path(__file__).resolve().parent / "plugin_wheel_data" / "python-default.lock"
 # pants.toml sections copied verbatim from this repository: the pex CLI pin the launcher builds
 # and checks, pip/interpreter settings Lambda locks need, interpreter search through pyenv.
 COPIED_SECTIONS = ("anonymous-telemetry", "python", "python-infer", "python-bootstrap", "pex-cli")
@@ -127,6 +139,35 @@ def test_wheel_declares_the_pants_plugin_entry_points() -> None:
     }
 
 
+def test_committed_universal_lock_is_for_the_requirement() -> None:
+    """The committed `python-default.lock` is Pants' lock of exactly `REQUIREMENT` (regenerate it
+    in the scratch repository with `pants generate-lockfiles --resolve=python-default` when
+    `REQUIREMENT` or `[python].interpreter_constraints` changes)."""
+    text = UNIVERSAL_LOCK.read_text()
+    header = re.search(
+        r"^// --- BEGIN PANTS LOCKFILE METADATA: DO NOT EDIT OR REMOVE ---\n(.*?)"
+        r"^// --- END PANTS LOCKFILE METADATA ---\n",
+        text,
+        re.M | re.S,
+    )
+    assert header, text[:2000]
+    metadata = json.loads("\n".join(line[3:] for line in header.group(1).splitlines()))
+    assert metadata["generated_with_requirements"] == ["%s==%s" % REQUIREMENT]
+    # The scratch repository copies [python] from pants.toml.
+    python_section = _pants_toml_section((ROOT / "pants.toml").read_text(), "python")
+    constraints = re.search(r"^interpreter_constraints = \[(.*)\]$", python_section, re.M)
+    assert constraints, python_section
+    assert metadata["valid_for_interpreter_constraints"] == json.loads(
+        "[%s]" % constraints.group(1)
+    )
+    body = json.loads(text[header.end() :])
+    assert [
+        (r["project_name"], r["version"])
+        for resolve in body["locked_resolves"]
+        for r in resolve["locked_requirements"]
+    ] == [REQUIREMENT]
+
+
 def _pants_toml_section(text: str, name: str) -> str:
     match = re.search(r"^\[%s\]\n.*?(?=^\[|\Z)" % re.escape(name), text, re.M | re.S)
     assert match, f"pants.toml has no [{name}] section"
@@ -155,6 +196,7 @@ def _scratch_repo(root: Path) -> Path:
     shutil.copy(_wheel(), wheel)
     (repo / "pants.toml").write_text(_scratch_pants_toml(wheel))
     (repo / "3rdparty/python/requirements.txt").write_text("%s==%s\n" % REQUIREMENT)
+    shutil.copy(UNIVERSAL_LOCK, repo / "3rdparty/python/python-default.lock")
     (repo / "3rdparty/python/BUILD").write_text('python_requirements(name="reqs")\n')
     (repo / "src/hello/app.py").write_text(HANDLER_SOURCE)
     (repo / "src/hello/BUILD").write_text(FUNCTION_BUILD)
@@ -201,8 +243,9 @@ def _pants(repo: Path, args: List[str]) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def locked_repo() -> Iterator[Path]:
-    """The scratch repository with its lockfiles generated, shared by the tests below, with one
-    pantsd for all of their Pants runs (stopped at the end).
+    """The scratch repository with its Lambda lockfile generated by the plugin's lock goal (and
+    Pants' own lockfile committed), shared by the tests below, with one pantsd for all of their
+    Pants runs (stopped at the end).
 
     A private temporary folder, not pytest's `tmp_path`: every new pytest session on the
     machine prunes all but the newest three `/tmp/pytest-of-<user>/pytest-N` folders, and with
@@ -210,7 +253,7 @@ def locked_repo() -> Iterator[Path]:
     scratch = Path(tempfile.mkdtemp(prefix="pants-powertools-plugin-wheel-"))
     try:
         repo = _scratch_repo(scratch)
-        _pants(repo, ["generate-lockfiles"])
+        _pants(repo, ["generate-lockfiles", "--resolve=python-default-lambda-platforms"])
         yield repo
     finally:
         stop_pantsd(scratch / "repo")
@@ -222,7 +265,10 @@ def test_scratch_repository_packages_a_function_with_the_wheel(locked_repo: Path
     lambda_lock = (repo / "3rdparty/python/python-default.lambda-platforms.lock").read_text()
     assert "python3.12-arm64" in lambda_lock
     assert '"%s==%s"' % REQUIREMENT in lambda_lock
-    assert (repo / "3rdparty/python/python-default.lock").is_file()
+    # The plugin's lock goal wrote only its own lockfile.
+    assert (
+        repo / "3rdparty/python/python-default.lock"
+    ).read_bytes() == UNIVERSAL_LOCK.read_bytes()
 
     shutil.rmtree(repo / "dist", ignore_errors=True)
     _pants(repo, ["package", "::"])

@@ -1,16 +1,25 @@
 """`generate-lockfiles` for Lambda platforms, through the plugin's real rules and the real pex.
 
-Each test locks a tiny resolve from PyPI with the `[pex-cli]` that ./pants built (its
-`PANTS_PEX_CLI_URL_TEMPLATE` is passed to tests by `[test].extra_env_vars`) and asserts on the
+The tests lock tiny resolves from PyPI with the `[pex-cli]` that ./pants built (its
+`PANTS_PEX_CLI_URL_TEMPLATE` is passed to tests by `[test].extra_env_vars`) and assert on the
 lock's content: which wheels were chosen for which Lambda platform, and the header that
 packaging later compares with what a target needs.
+
+Every lock is a `pex3 lock create` against PyPI, followed by a look-up on the index (and a
+failed lock of several platforms re-locks each platform alone), so the module locks as few
+times as its assertions allow: each resolve at most once (`_lock`, `_lock_error`), the tests of
+aarch64 pydantic-core, of a yanked pin and of the marker that a failure suggests share one
+lock (`lk-wheels`), both tests of a requirement without wheels share lk-multi's failure, and
+the damaged-lock test damages a committed lock instead of locking one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
+from pathlib import Path
 from textwrap import dedent
 from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 
@@ -31,7 +40,7 @@ from pants_powertools.goals.lockfile import (
 )
 from pants_powertools.goals.package import PowertoolsFunctionFieldSet
 from pants_powertools.platform_lockfiles import LockInputs
-from pants_powertools.rule_runner_support import make_rule_runner
+from pants_powertools.rule_runner_support import make_rule_runner, read_test_data
 from pants_powertools.util_rules.platform_lock import (
     AllLambdaLockNeeds,
     LambdaLockNeedsRequest,
@@ -44,8 +53,7 @@ from pants_powertools.util_rules.platform_lock import (
 
 RESOLVES = {
     "lk-numpy": "3rdparty/lk-numpy.lock",
-    "lk-pydantic": "3rdparty/lk-pydantic.lock",
-    "lk-sdist": "3rdparty/lk-sdist.lock",
+    "lk-wheels": "3rdparty/lk-wheels.lock",
     "lk-small": "3rdparty/lk-small.lock",
     "lk-nolock": "3rdparty/lk-nolock.lock",
     "lk-custom": "3rdparty/lk-custom.lock",
@@ -53,8 +61,13 @@ RESOLVES = {
     "lk-tbb": "3rdparty/lk-tbb.lock",
     "lk-noproject": "3rdparty/lk-noproject.lock",
     "lk-noversion": "3rdparty/lk-noversion.lock",
-    "lk-yank": "3rdparty/lk-yank.lock",
 }
+
+# The requirement that the lk-tbb failure suggests (arm64 has no tbb wheel); lk-wheels locks it.
+TBB_MARKED = 'tbb==2023.2.0; platform_machine == "x86_64"'
+# What lk-wheels' targets need, together (sorted as a lock's header lists them).
+WHEELS_REQUIREMENTS = ["attrs==21.1.0", "pydantic-core", TBB_MARKED]
+WHEELS_PLATFORMS = [("python3.12", "arm64"), ("python3.12", "x86_64")]
 
 
 @pytest.fixture(scope="module")
@@ -91,23 +104,26 @@ def _function(name: str, resolve: str, runtime: str, arch: str, deps: Iterable[s
     )
 
 
-def _directory(resolve: str) -> str:
-    """Each resolve's targets live in a directory named like it, as a Python package can be."""
-    return resolve.replace("-", "_")
+def _directory(name: str) -> str:
+    """A directory named like `name`, as a Python package can be."""
+    return name.replace("-", "_")
 
 
 def _package_dir(
-    resolve: str, requirement: str, import_name: str, functions: str
+    resolve: str, requirement: str, import_name: str, functions: str, directory: str = ""
 ) -> Dict[str, str]:
+    """One requirement and the functions that use it, in a directory named like the resolve
+    (or like `directory`, when several directories share a resolve)."""
+    folder = _directory(directory or resolve)
     return {
-        f"{_directory(resolve)}/BUILD": dedent(
+        f"{folder}/BUILD": dedent(
             f"""\
-            python_requirement(name="req", requirements=["{requirement}"], resolve="{resolve}")
+            python_requirement(name="req", requirements=[{requirement!r}], resolve="{resolve}")
             python_sources(resolve="{resolve}")
             """
         )
         + functions,
-        f"{_directory(resolve)}/app.py": (
+        f"{folder}/app.py": (
             f"import {import_name}\n\n\ndef handler(event, context):\n    return {{}}\n"
         ),
     }
@@ -121,17 +137,33 @@ FIXTURES: Dict[str, str] = {
         _function("py311", "lk-numpy", "python3.11", "x86_64", [":req"])
         + _function("py312", "lk-numpy", "python3.12", "x86_64", [":req"]),
     ),
+    # lk-wheels: requirements that lock on python3.12 (tbb has no wheel for python3.11's glibc,
+    # so numpy stays apart), one directory each, so that one lock serves the tests of
+    # pydantic-core on arm64, a yanked pin and the marker suggested for tbb. Every requirement
+    # is locked for both platforms: each test looks only at its project on its platform.
     **_package_dir(
-        "lk-pydantic",
+        "lk-wheels",
         "pydantic-core",
         "pydantic_core",
-        _function("arm", "lk-pydantic", "python3.12", "arm64", [":req"]),
+        _function("arm", "lk-wheels", "python3.12", "arm64", [":req"]),
+        directory="lk-pydantic",
     ),
+    # attrs 21.1.0 is yanked on PyPI ("Installable but not importable on Python 3.4.").
     **_package_dir(
-        "lk-sdist",
-        "docopt==0.6.2",
-        "docopt",
-        _function("fn", "lk-sdist", "python3.12", "x86_64", [":req"]),
+        "lk-wheels",
+        "attrs==21.1.0",
+        "attr",
+        _function("fn", "lk-wheels", "python3.12", "x86_64", [":req"]),
+        directory="lk-yank",
+    ),
+    # What the lk-tbb failure suggests, for both architectures.
+    **_package_dir(
+        "lk-wheels",
+        TBB_MARKED,
+        "tbb",
+        _function("x86", "lk-wheels", "python3.12", "x86_64", [":req"])
+        + _function("arm", "lk-wheels", "python3.12", "arm64", [":req"]),
+        directory="lk-tbb-marked",
     ),
     **_package_dir(
         "lk-small",
@@ -157,7 +189,7 @@ FIXTURES: Dict[str, str] = {
             """
         ),
     ),
-    # docopt has no wheel at all: both platforms fail, and both are named.
+    # docopt has no wheel at all (only an sdist): both platforms fail, and both are named.
     **_package_dir(
         "lk-multi",
         "docopt==0.6.2",
@@ -186,13 +218,6 @@ FIXTURES: Dict[str, str] = {
         "tomli",
         _function("fn", "lk-noversion", "python3.12", "x86_64", [":req"]),
     ),
-    # attrs 21.1.0 is yanked on PyPI ("Installable but not importable on Python 3.4.").
-    **_package_dir(
-        "lk-yank",
-        "attrs==21.1.0",
-        "attr",
-        _function("fn", "lk-yank", "python3.12", "x86_64", [":req"]),
-    ),
     # A platform of its own: CPython 3.11 on aarch64, unlike the target's runtime/architecture.
     "lk_custom/cp.json": complete_platform_json("python3.11", "arm64"),
     **_package_dir(
@@ -220,23 +245,54 @@ def _lock_request(rule_runner: RuleRunner, python_resolve: str) -> GenerateLambd
     return request
 
 
-def _generate(rule_runner: RuleRunner, python_resolve: str) -> Tuple[GenerateLockfileResult, str]:
-    result = rule_runner.request(
-        GenerateLockfileResult, [_lock_request(rule_runner, python_resolve)]
-    )
+class _Warnings(logging.Handler):
+    """The warnings logged while it is attached to the root logger (as pytest's caplog)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: List[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _generate_logging(
+    rule_runner: RuleRunner, python_resolve: str
+) -> Tuple[GenerateLockfileResult, str, List[str]]:
+    """Lock `python_resolve`: the result, the lockfile's text and the warnings logged."""
+    warnings = _Warnings()
+    logging.getLogger().addHandler(warnings)
+    try:
+        result = rule_runner.request(
+            GenerateLockfileResult, [_lock_request(rule_runner, python_resolve)]
+        )
+    finally:
+        logging.getLogger().removeHandler(warnings)
     contents = rule_runner.request(DigestContents, [result.digest])
     assert [fc.path for fc in contents] == [result.path]
-    return result, contents[0].content.decode()
+    return result, contents[0].content.decode(), warnings.messages
 
 
-_LOCKS: Dict[str, Tuple[GenerateLockfileResult, str]] = {}
+def _generate(rule_runner: RuleRunner, python_resolve: str) -> Tuple[GenerateLockfileResult, str]:
+    result, lock_text, _ = _generate_logging(rule_runner, python_resolve)
+    return result, lock_text
+
+
+_LOCKS: Dict[str, Tuple[GenerateLockfileResult, str, List[str]]] = {}
+
+
+def _lock_and_warnings(
+    rule_runner: RuleRunner, python_resolve: str
+) -> Tuple[GenerateLockfileResult, str, List[str]]:
+    """Each resolve is locked once per module (pex asks PyPI every time)."""
+    if python_resolve not in _LOCKS:
+        _LOCKS[python_resolve] = _generate_logging(rule_runner, python_resolve)
+    return _LOCKS[python_resolve]
 
 
 def _lock(rule_runner: RuleRunner, python_resolve: str) -> Tuple[GenerateLockfileResult, str]:
-    """Each resolve is locked once per module (pex asks PyPI every time)."""
-    if python_resolve not in _LOCKS:
-        _LOCKS[python_resolve] = _generate(rule_runner, python_resolve)
-    return _LOCKS[python_resolve]
+    result, lock_text, _ = _lock_and_warnings(rule_runner, python_resolve)
+    return result, lock_text
 
 
 def _lock_json(lock_text: str) -> Dict:
@@ -376,11 +432,10 @@ def test_lock_is_strict_wheels_only_with_hashes_and_a_header(rule_runner: RuleRu
 
 
 def test_arm64_lock_carries_aarch64_pydantic_core(rule_runner: RuleRunner) -> None:
-    _, lock_text = _lock(rule_runner, "lk-pydantic")
+    _, lock_text = _lock(rule_runner, "lk-wheels")
     inputs = platform_lockfiles.parse_header(lock_text)
-    assert inputs.platforms == (("python3.12", "arm64"),)
+    assert ("python3.12", "arm64") in inputs.platforms
     versions = platform_lockfiles.locked_versions(lock_text)
-    assert list(versions) == ["cp312-cp312-manylinux_2_34_aarch64"]
     assert "pydantic-core" in versions["cp312-cp312-manylinux_2_34_aarch64"]
 
     pydantic_core = _locked_requirement(
@@ -395,21 +450,27 @@ def test_arm64_lock_carries_aarch64_pydantic_core(rule_runner: RuleRunner) -> No
         assert "x86_64" not in filename
 
 
+_LOCK_ERRORS: Dict[str, str] = {}
+
+
 def _lock_error(rule_runner: RuleRunner, python_resolve: str) -> str:
-    with pytest.raises(ExecutionError) as exc_info:
-        _generate(rule_runner, python_resolve)
-    error = _wrapped(exc_info.value)
-    assert isinstance(error, LambdaPlatformLockError), error
-    return str(error)
+    """The message that locking `python_resolve` fails with (it must fail), once per module."""
+    if python_resolve not in _LOCK_ERRORS:
+        with pytest.raises(ExecutionError) as exc_info:
+            _generate(rule_runner, python_resolve)
+        error = _wrapped(exc_info.value)
+        assert isinstance(error, LambdaPlatformLockError), error
+        _LOCK_ERRORS[python_resolve] = str(error)
+    return _LOCK_ERRORS[python_resolve]
 
 
 def test_sdist_only_requirement_fails_with_an_explanation(rule_runner: RuleRunner) -> None:
-    message = _lock_error(rule_runner, "lk-sdist")
-    assert message.startswith(
-        "Could not lock the `lk-sdist` resolve for Lambda: 1 of 1 platform(s) failed.\n\n"
-        "python3.12 x86_64 (needed by lk_sdist:fn):\n"
+    # lk-multi's lock (docopt, both architectures) also serves the next test.
+    message = _lock_error(rule_runner, "lk-multi")
+    assert (
+        "\npython3.12 x86_64 (needed by lk_multi:x86):\n"
         "  docopt==0.6.2 has no wheel for python3.12 x86_64: it publishes only source distributions"
-    )
+    ) in message
     # The fix: docopt never published a wheel, so no pin or marker is offered.
     assert "To fix it: choose another `runtime` or `architecture`; or build the wheel" in message
     assert "[python-repos].find_links" in message
@@ -461,31 +522,25 @@ def test_one_architecture_wheels_suggest_a_marker_that_locks(rule_runner: RuleRu
         "  tbb==2023.2.0 has no wheel for python3.12 arm64"
     ) in message
     assert "python3.12 x86_64" not in message
-    marked = 'tbb==2023.2.0; platform_machine == "x86_64"'
-    assert f"`{marked}`" in message
+    assert f"`{TBB_MARKED}`" in message
 
-    # The suggested requirement locks for both architectures; arm64's resolve has no tbb.
-    rule_runner.write_files(
-        {"lk_tbb/BUILD": FIXTURES["lk_tbb/BUILD"].replace('"tbb==2023.2.0"', repr(marked))}
-    )
-    try:
-        _, lock_text = _generate(rule_runner, "lk-tbb")
-    finally:
-        rule_runner.write_files({"lk_tbb/BUILD": FIXTURES["lk_tbb/BUILD"]})
+    # The suggested requirement locks for both architectures (lk-wheels requires it, for
+    # lk_tbb_marked's functions on x86_64 and arm64); arm64's resolve has no tbb.
+    _, lock_text = _lock(rule_runner, "lk-wheels")
+    assert TBB_MARKED in platform_lockfiles.parse_header(lock_text).requirements
     versions = platform_lockfiles.locked_versions(lock_text)
     assert versions["cp312-cp312-manylinux_2_34_x86_64"]["tbb"] == "2023.2.0"
-    assert versions["cp312-cp312-manylinux_2_34_aarch64"] == {}
+    assert "tbb" not in versions["cp312-cp312-manylinux_2_34_aarch64"]
 
 
-def test_yanked_pin_warns(rule_runner: RuleRunner, caplog: pytest.LogCaptureFixture) -> None:
-    _, lock_text = _generate(rule_runner, "lk-yank")
-    assert platform_lockfiles.locked_versions(lock_text)["cp312-cp312-manylinux_2_34_x86_64"] == {
-        "attrs": "21.1.0"
-    }
-    warnings = [r.getMessage() for r in caplog.records if "yanked" in r.getMessage()]
-    assert len(warnings) == 1, caplog.records
+def test_yanked_pin_warns(rule_runner: RuleRunner) -> None:
+    _, lock_text, logged = _lock_and_warnings(rule_runner, "lk-wheels")
+    versions = platform_lockfiles.locked_versions(lock_text)
+    assert versions["cp312-cp312-manylinux_2_34_x86_64"]["attrs"] == "21.1.0"
+    warnings = [message for message in logged if "yanked" in message]
+    assert len(warnings) == 1, logged
     assert (
-        "3rdparty/lk-yank.lambda-platforms.lock pins versions that their index has yanked"
+        "3rdparty/lk-wheels.lambda-platforms.lock pins versions that their index has yanked"
         in warnings[0]
     )
     assert "attrs==21.1.0: yanked: Installable but not importable on Python 3.4." in warnings[0]
@@ -547,16 +602,24 @@ def test_resolve_mismatches_are_errors(rule_runner: RuleRunner) -> None:
 
 
 def test_damaged_lock_names_the_file_and_the_command(rule_runner: RuleRunner) -> None:
+    """Packaging from a damaged lock, which needs no lock from PyPI: a committed one (made by
+    the plugin's rules, test_data's `other`) stands in for lk-small's, its header naming
+    lk-small's resolve. Undamaged, it is merely stale (it locks typing-extensions, not tomli)."""
     address = Address("lk_small", target_name="fn")
-    _, lock_text = _lock(rule_runner, "lk-small")
     path = "3rdparty/lk-small.lambda-platforms.lock"
+    committed = read_test_data("other.lambda-platforms.lock").decode()
+    lock_text = committed.replace('"python_resolve": "other"', '"python_resolve": "lk-small"', 1)
     damaged = lock_text.replace('"platforms": [', '"platforms": 12, "x": [', 1)
-    assert damaged != lock_text
-    rule_runner.write_files({path: damaged})
+    assert committed != lock_text != damaged
     try:
+        rule_runner.write_files({path: lock_text})
+        stale = _packaging_error(rule_runner, address)
+        rule_runner.write_files({path: damaged})
         error = _packaging_error(rule_runner, address)
     finally:
-        rule_runner.write_files({path: lock_text})
+        Path(rule_runner.build_root, path).unlink()
+    assert isinstance(stale, LambdaPlatformLockError), stale
+    assert "damaged" not in str(stale) and "tomli==2.0.1" in str(stale)
     assert isinstance(error, LambdaPlatformLockError), error
     message = str(error)
     assert path in message
@@ -615,7 +678,9 @@ def test_all_lock_needs_merge_per_resolve(rule_runner: RuleRunner) -> None:
     needs = rule_runner.request(AllLambdaLockNeeds, [])
     assert needs.get("lk-numpy").platforms == (("python3.11", "x86_64"), ("python3.12", "x86_64"))
     assert needs.get("lk-numpy").requirements == ("numpy>=2",)
-    assert needs.get("lk-pydantic").platforms == (("python3.12", "arm64"),)
+    # lk-wheels: the targets of three directories, each with its requirement and platforms.
+    assert needs.get("lk-wheels").platforms == tuple(WHEELS_PLATFORMS)
+    assert needs.get("lk-wheels").requirements == tuple(WHEELS_REQUIREMENTS)
 
 
 def test_custom_complete_platform_is_locked_and_used(rule_runner: RuleRunner) -> None:
