@@ -63,6 +63,12 @@ def write_test_locks(runner: RuleRunner, resolves: Mapping[str, str]) -> None:
     )
 
 
+def rule_runner_store() -> str:
+    """`~/.cache/pants-powertools/rule-runner-store` (or under `$XDG_CACHE_HOME`)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "pants-powertools", "rule-runner-store")
+
+
 def pex_cli_options() -> List[str]:
     """`[pex-cli]` exactly as pants.toml pins it."""
     section = PANTS_TOML.read_text().split("[pex-cli]", 1)[1].split("\n[", 1)[0]
@@ -109,9 +115,12 @@ def make_rule_runner(
     source_roots: Iterable[str] = ("/",),
     extra_options: Iterable[str] = (),
 ) -> RuleRunner:
-    # Every process really runs (the named caches still keep PyPI downloads).
     runner = RuleRunner(
-        isolated_local_store=True,
+        # A store (and so a process cache) of their own, kept between runs: a plugin edit reruns
+        # the processes whose inputs it changes, as Pants' own RuleRunner tests do with the main
+        # store, while the tests' processes never mix with the repository's builds. Rules always
+        # run; only successful processes are reused, so an expected failure still happens.
+        bootstrap_args=[f"--local-store-dir={rule_runner_store()}"],
         rules=[
             *register.rules(),
             *target_types_rules.rules(),
