@@ -18,11 +18,9 @@ from pants.core.goals.check import CheckRequest, CheckResult, CheckResults
 from pants.engine.addresses import Address
 from pants.engine.fs import (
     AddPrefix,
-    CreateDigest,
     Digest,
     DigestContents,
     DigestSubset,
-    FileContent,
     MergeDigests,
     PathGlobs,
     Snapshot,
@@ -38,7 +36,6 @@ from pants.util.logging import LogLevel
 from pants.util.strutil import softwrap
 
 from pants_powertools.runtimes import get_runtime
-from pants_powertools.sandbox import script_files
 from pants_powertools.target_types import (
     PowertoolsArchitectureField,
     PowertoolsHandlerField,
@@ -54,6 +51,7 @@ from pants_powertools.util_rules.interpreters import (
     RuntimeInterpreter,
     RuntimeInterpreterRequest,
 )
+from pants_powertools.util_rules.sandbox_inputs import script_input
 
 _DIR = "__import_check"
 _SCRIPT = f"{_DIR}/import_check.py"
@@ -205,12 +203,7 @@ class RuntimeStandIn:
 async def prepare_runtime_stand_in(request: RuntimeStandInRequest) -> RuntimeStandIn:
     # Its own process: it depends on the requirements and layers only, so editing the function's
     # code reuses it, and the check process starts from compiled botocore like the runtime does.
-    script = await Get(
-        Digest,
-        CreateDigest(
-            [FileContent(f"{_DIR}/{name}", data) for name, data in script_files("import_check.py")]
-        ),
-    )
+    script = await Get(Digest, script_input(_DIR, "import_check.py"))
     snapshot, input_digest = await MultiGet(
         Get(Snapshot, Digest, request.provided_digest),
         Get(Digest, MergeDigests([script, request.provided_digest])),
@@ -272,18 +265,7 @@ async def check_function_import(
         )
         inputs.append((stand_in.digest, _PROVIDED_DIR))
     script, *prefixed = await MultiGet(
-        Get(
-            Digest,
-            CreateDigest(
-                [
-                    *(
-                        FileContent(f"{_DIR}/{name}", data)
-                        for name, data in script_files("import_check.py")
-                    ),
-                    FileContent(_REQUEST, json.dumps(request, sort_keys=True, indent=1).encode()),
-                ]
-            ),
-        ),
+        Get(Digest, script_input(_DIR, "import_check.py", request)),
         *(Get(Digest, AddPrefix(digest, prefix)) for digest, prefix in inputs),
     )
     input_digest = await Get(Digest, MergeDigests([script, *prefixed]))

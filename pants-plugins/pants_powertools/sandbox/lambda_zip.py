@@ -463,6 +463,8 @@ class ZipSpec:
     # Leave out the distributions' tests, stubs, C sources and docs (see `slim.slim_paths`), and
     # the symbol tables of their native code (`elf_strip`).
     slim: bool = False
+    # Report these distributions' METADATA text (e.g. Powertools', for a function's extras check).
+    metadata_of: Tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], workers: int = 1) -> "ZipSpec":
@@ -487,6 +489,7 @@ class ZipSpec:
             ),
             workers=workers,
             slim=bool(data.get("slim", False)),
+            metadata_of=tuple(data.get("metadata_of", ())),
         )
 
 
@@ -509,6 +512,7 @@ class Report:
     slimmed: Dict[str, Dict[str, int]] = field(default_factory=dict)
     # Test or docs directories slim kept because code outside them imports them.
     slim_kept: List[str] = field(default_factory=list)
+    metadata: Dict[str, str] = field(default_factory=dict)  # {PEP 503 name: METADATA text}
 
     def to_json(self) -> Dict[str, Any]:
         return {
@@ -525,6 +529,7 @@ class Report:
             "largest_first_party": [list(pair) for pair in self.largest_first_party],
             "slimmed": self.slimmed,
             "slim_kept": self.slim_kept,
+            "metadata": self.metadata,
             # Deflate bytes depend on the zlib build (zlib-ng differs): say which one made them.
             "zlib": zlib.ZLIB_RUNTIME_VERSION,
         }
@@ -766,6 +771,11 @@ def build_zip(spec: ZipSpec) -> Report:
                 pycs[path] = (item, parsed[0], parsed[1])
 
         dists = _find_distributions(files)
+        wanted = {canonicalize_name(name) for name in spec.metadata_of}
+        metadata = {
+            name: files[f"{dists[name].dist_info}/METADATA"].read().decode("utf-8", "replace")
+            for name in sorted(wanted & set(dists))
+        }
         removed, excluded = _excluded_paths(files, dists, spec.exclude_distributions, "")
         if spec.excluded_output:
             stand_in, _ = _excluded_paths(files, dists, spec.stand_in_distributions, "")
@@ -795,7 +805,12 @@ def build_zip(spec: ZipSpec) -> Report:
             ):
                 files[path] = item
 
-        report = Report(excluded_distributions=excluded, slimmed=slimmed, slim_kept=slim_kept)
+        report = Report(
+            excluded_distributions=excluded,
+            slimmed=slimmed,
+            slim_kept=slim_kept,
+            metadata=metadata,
+        )
         if python_tag is not None:
             pyc_items, first_party_failures, third_party_failures = _compile_items(
                 files, out_prefix, spec.workers, stack

@@ -89,31 +89,6 @@ def _share_bytecode(trees: Sequence[str], prefix: str, workers: int) -> int:
     return shared
 
 
-def _metadata(tree: str, names: Sequence[str]) -> Dict[str, str]:
-    """The METADATA text of each named distribution installed at the tree's root."""
-    wanted = {lambda_zip.canonicalize_name(n) for n in names}
-    found: Dict[str, str] = {}
-    if not os.path.isdir(tree):
-        return found
-    for entry in sorted(os.listdir(tree)):
-        if not entry.endswith(".dist-info"):
-            continue
-        path = os.path.join(tree, entry, "METADATA")
-        if not os.path.isfile(path):
-            continue
-        text = _read(path).decode("utf-8", "replace")
-        name = ""
-        for line in text.splitlines():
-            if not line.strip():
-                break
-            if line.lower().startswith("name:"):
-                name = lambda_zip.canonicalize_name(line.split(":", 1)[1].strip())
-                break
-        if name in wanted:
-            found[name] = text
-    return found
-
-
 def _write_zips(specs: Sequence[lambda_zip.ZipSpec], workers: int) -> List[lambda_zip.Report]:
     """The ZIPs side by side, each in a forked child where the platform has fork (threads would
     share one GIL); in turn otherwise."""
@@ -137,12 +112,7 @@ def build_layer(request: Mapping[str, Any], workers: int) -> List[Dict[str, Any]
 
     specs = [lambda_zip.ZipSpec.from_json(z["spec"], workers=1) for z in request["zips"]]
     reports = _write_zips(specs, workers)
-    out: List[Dict[str, Any]] = []
-    for z, report in zip(request["zips"], reports):
-        data = report.to_json()
-        data["metadata"] = _metadata(z.get("tree", ""), request.get("metadata_of", []))
-        out.append(data)
-    return out
+    return [report.to_json() for report in reports]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

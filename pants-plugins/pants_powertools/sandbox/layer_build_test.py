@@ -51,6 +51,7 @@ def _spec(arch: str) -> Dict[str, Any]:
         "sources": [{"path": f"__deps/{arch}", "first_party": False}],
         "prefix": "python/",
         "python_version": VERSION,
+        "metadata_of": ["demo"],
     }
 
 
@@ -67,7 +68,6 @@ def _request(archs: List[str], fail: str = "") -> Dict[str, Any]:
         "env": {"PATH": os.environ.get("PATH", "")},
         "share_bytecode_prefix": "python/",
         "zips": [{"spec": _spec(arch), "tree": f"__deps/{arch}"} for arch in archs],
-        "metadata_of": ["demo"],
     }
 
 

@@ -479,6 +479,7 @@ async def build_layer_artifacts(
                 native=_native_check(runtime, tree.architecture, None),
                 description=f"Write layer {path}",
                 slim=slim,
+                metadata_of=(POWERTOOLS_DISTRIBUTION,),
             ),
         )
         for tree, path in zip(planned.trees, paths)
@@ -490,14 +491,13 @@ async def build_layer_artifacts(
                 parts,
                 compiler.python,
                 share_bytecode=not slim,
-                metadata_of=(POWERTOOLS_DISTRIBUTION,),
                 description=f"Build layer {', '.join(paths)}",
             ),
         )
     except LambdaZipError as e:
         raise PowertoolsPackageError(f"{request.address}: cannot build {', '.join(paths)}:\n{e}")
     artifacts = []
-    for arch, path, zipped, metadata in zip(architectures, paths, built.zips, built.metadata):
+    for arch, path, zipped in zip(architectures, paths, built.zips):
         try:
             limits.check_budget(
                 f"{request.address} ({arch})",
@@ -510,7 +510,7 @@ async def build_layer_artifacts(
             raise PowertoolsPackageError(str(e))
         log_lines = (("Runtime", f"{runtime} {arch}"), *_slim_log_lines(zipped.report.slimmed))
         digest, _ = await _finish(tgt, manifest.LAYER, runtime, arch, path, zipped, log_lines)
-        powertools = metadata.get(POWERTOOLS_DISTRIBUTION)
+        powertools = zipped.report.metadata.get(POWERTOOLS_DISTRIBUTION)
         artifacts.append(
             LambdaArtifact(
                 address=request.address,

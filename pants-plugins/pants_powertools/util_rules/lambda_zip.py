@@ -10,22 +10,14 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from pants.engine.fs import (
-    CreateDigest,
-    Digest,
-    DigestContents,
-    DigestSubset,
-    FileContent,
-    MergeDigests,
-    PathGlobs,
-)
+from pants.engine.fs import Digest, DigestContents, DigestSubset, MergeDigests, PathGlobs
 from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
-from pants_powertools.sandbox import script_files
 from pants_powertools.util_rules.interpreters import LinkedPython, ScriptPythonRequest
+from pants_powertools.util_rules.sandbox_inputs import script_input
 
 _SCRIPT = "__lambda_zip/lambda_zip.py"
 _REQUEST = "__lambda_zip/request.json"
@@ -65,6 +57,7 @@ class LambdaZipRequest:
     description: str = "Write a Lambda ZIP"
     # Leave out the distributions' tests, stubs, C sources and docs (never first-party files).
     slim: bool = False
+    metadata_of: Tuple[str, ...] = ()  # Distributions whose METADATA text the report carries.
 
     def script_request(self) -> Dict[str, Any]:
         return {
@@ -88,6 +81,7 @@ class LambdaZipRequest:
                 else None
             ),
             "slim": self.slim,
+            "metadata_of": list(self.metadata_of),
         }
 
 
@@ -107,6 +101,7 @@ class ZipReport:
     # {category: {"files": N, "bytes": unzipped size}} that slim left out; empty without slim.
     slimmed: FrozenDict[str, FrozenDict[str, int]] = FrozenDict()
     slim_kept: Tuple[str, ...] = ()  # Test or docs dirs kept because other code imports them.
+    metadata: FrozenDict[str, str] = FrozenDict()  # {PEP 503 name: METADATA text}, if asked.
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "ZipReport":
@@ -127,6 +122,7 @@ class ZipReport:
                 for category, counts in data.get("slimmed", {}).items()
             ),
             slim_kept=tuple(data.get("slim_kept", ())),
+            metadata=FrozenDict(sorted(data.get("metadata", {}).items())),
         )
 
 
@@ -143,19 +139,7 @@ async def write_lambda_zip(request: LambdaZipRequest) -> LambdaZip:
     if python is None:
         python = await Get(LinkedPython, ScriptPythonRequest())
     script = await Get(
-        Digest,
-        CreateDigest(
-            [
-                *(
-                    FileContent(f"__lambda_zip/{name}", data)
-                    for name, data in script_files("lambda_zip.py")
-                ),
-                FileContent(
-                    _REQUEST,
-                    json.dumps(request.script_request(), sort_keys=True, indent=1).encode(),
-                ),
-            ]
-        ),
+        Digest, script_input("__lambda_zip", "lambda_zip.py", request.script_request())
     )
     input_digest = await Get(Digest, MergeDigests([script, request.input_digest]))
     outputs = (

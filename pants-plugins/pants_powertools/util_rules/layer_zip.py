@@ -13,21 +13,12 @@ import json
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
-from pants.engine.fs import (
-    CreateDigest,
-    Digest,
-    DigestContents,
-    DigestSubset,
-    FileContent,
-    MergeDigests,
-    PathGlobs,
-)
+from pants.engine.fs import Digest, DigestContents, DigestSubset, MergeDigests, PathGlobs
 from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
-from pants_powertools.sandbox import script_files
 from pants_powertools.util_rules.interpreters import LinkedPython, ScriptPythonRequest
 from pants_powertools.util_rules.lambda_zip import (
     LambdaZip,
@@ -35,6 +26,7 @@ from pants_powertools.util_rules.lambda_zip import (
     LambdaZipRequest,
     ZipReport,
 )
+from pants_powertools.util_rules.sandbox_inputs import script_input
 from pants_powertools.util_rules.third_party import (
     InstallProcess,
     InstallProcessRequest,
@@ -73,14 +65,12 @@ class LayerZipsRequest:
     # Compile the .py files the trees share once, for the ZIPs' common prefix (not with `slim`,
     # which leaves files out first).
     share_bytecode: bool
-    metadata_of: Tuple[str, ...] = ()  # Distributions whose METADATA the result carries.
     description: str = "Build a Lambda layer"
 
 
 @dataclass(frozen=True)
 class LayerZips:
     zips: Tuple[LambdaZip, ...]  # In the order of the request's parts.
-    metadata: Tuple[FrozenDict[str, str], ...]  # {PEP 503 name: METADATA text} per part.
 
 
 @rule(desc="Build a Lambda layer's ZIPs", level=LogLevel.DEBUG)
@@ -113,22 +103,8 @@ async def write_layer_zips(request: LayerZipsRequest) -> LayerZips:
         "zips": [
             {"spec": part.zip.script_request(), "tree": part.tree_dir} for part in request.parts
         ],
-        "metadata_of": list(request.metadata_of),
     }
-    script = await Get(
-        Digest,
-        CreateDigest(
-            [
-                *(
-                    FileContent(f"{_DIR}/{name}", data)
-                    for name, data in script_files("layer_build.py")
-                ),
-                FileContent(
-                    _REQUEST, json.dumps(script_request, sort_keys=True, indent=1).encode()
-                ),
-            ]
-        ),
-    )
+    script = await Get(Digest, script_input(_DIR, "layer_build.py", script_request))
     input_digest = await Get(
         Digest,
         MergeDigests(
@@ -182,7 +158,6 @@ async def write_layer_zips(request: LayerZipsRequest) -> LayerZips:
         zips=tuple(
             LambdaZip(digest, ZipReport.from_json(data)) for digest, data in zip(digests, reports)
         ),
-        metadata=tuple(FrozenDict(sorted(data["metadata"].items())) for data in reports),
     )
 
 
