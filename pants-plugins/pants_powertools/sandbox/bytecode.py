@@ -212,14 +212,14 @@ def keep_pyc(pyc: Item, source: Item, tag: str, python_tag: Optional[str]) -> bo
     return True
 
 
-def compile_tree(root: str, out: str, prefix: str, workers: int) -> Tuple[int, int]:
+def compile_tree(root: str, out: str, prefix: str, workers: int) -> List[str]:
     """Compile every .py under `root` into `out` as the ZIP step compiles third-party code
     (unchecked-hash, without column tables, the code's filename `prefix` + its path), each .pyc
     at its `__pycache__` path relative to `out`.
 
     Ahead of the ZIP steps, so that one compile serves several ZIPs (`layer_build.py`). A file
     that does not compile gets no .pyc; the ZIP step then tries again and reports it.
-    Returns (compiled, not compiled).
+    Returns the paths (relative to `root`) of the files that compiled.
     """
     jobs: List[Job] = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -233,8 +233,7 @@ def compile_tree(root: str, out: str, prefix: str, workers: int) -> Tuple[int, i
             jobs.append((rel, full, cfile, prefix + rel))
     jobs.sort()
     failures = compile_all(jobs, workers, [False] * len(jobs))
-    failed = sum(1 for failure in failures if failure is not None)
-    return len(jobs) - failed, failed
+    return [job[0] for job, failure in zip(jobs, failures) if failure is None]
 
 
 if __name__ == "__main__":

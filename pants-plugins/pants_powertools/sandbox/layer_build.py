@@ -62,31 +62,20 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
-def _share_bytecode(trees: Sequence[str], prefix: str, workers: int) -> int:
+def _share_bytecode(trees: Sequence[str], prefix: str, workers: int) -> None:
     """Compile the first tree's .py files, then link each .pyc into every other tree whose file
-    at the same path has the same bytes (what differs is left to that tree's ZIP step).
-    Returns how many .pyc were shared."""
+    at the same path has the same bytes (what differs is left to that tree's ZIP step)."""
     first = trees[0]
-    bytecode.compile_tree(first, first, prefix, workers)
-    shared = 0
+    compiled = bytecode.compile_tree(first, first, prefix, workers)
     for other in trees[1:]:
-        for dirpath, dirnames, filenames in os.walk(first):
-            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
-            for name in filenames:
-                if not name.endswith(".py"):
-                    continue
-                rel = os.path.relpath(os.path.join(dirpath, name), first).replace(os.sep, "/")
-                pyc = bytecode.pyc_tag_path(rel)
-                source, there = os.path.join(first, rel), os.path.join(other, rel)
-                if not os.path.isfile(os.path.join(first, pyc)) or not os.path.isfile(there):
-                    continue
-                if _read(source) != _read(there):
-                    continue
-                target = os.path.join(other, pyc)
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                os.link(os.path.join(first, pyc), target)
-                shared += 1
-    return shared
+        for rel in compiled:
+            there = os.path.join(other, rel)
+            if not os.path.isfile(there) or _read(os.path.join(first, rel)) != _read(there):
+                continue
+            pyc = bytecode.pyc_tag_path(rel)
+            target = os.path.join(other, pyc)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.link(os.path.join(first, pyc), target)
 
 
 def _write_zips(specs: Sequence[lambda_zip.ZipSpec], workers: int) -> List[lambda_zip.Report]:
